@@ -1,0 +1,130 @@
+// The durable ring: one SQLite file `data_dir/buffer.db` (WAL) holding every
+// committed event until the ring's limits evict it.
+//
+// Threads: producers (drivers, rules) call Append from any thread; one
+// writer thread (owned by Ring) group-commits what arrived within
+// `commit_interval`, assigns seq, evicts, and persists upstream cursors.
+// Uplinks read through their own RingReader (own connection) and report
+// acknowledgements with Ack().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace sluice {
+
+enum class Durability { kOff, kNormal, kFull };
+
+struct RingOptions {
+  std::string data_dir;                  // holds buffer.db
+  uint64_t max_events = 1000000;
+  uint64_t max_bytes = 256ull << 20;
+  Durability durability = Durability::kNormal;
+  int64_t commit_interval_us = 20000;
+  size_t queue_capacity = 65536;         // events waiting for the writer
+  int64_t integrity_check_budget_us = 5000000;  // start-up quick_check time box
+  std::vector<std::string> upstreams;    // one persisted cursor each
+};
+
+// One event ready to be committed. `body` is from EncodeReading/EncodeAlert.
+struct Record {
+  int kind = 0;       // EventKind
+  int priority = 0;   // lower is evicted first
+  int64_t ts_us = 0;
+  std::string sensor; // reading: sensor name; alert: rule name
+  std::string body;
+};
+
+// One committed event as read back.
+struct StoredEvent {
+  uint64_t seq = 0;
+  int64_t ts_us = 0;
+  int kind = 0;
+  std::string sensor;
+  std::string body;   // encoded sluice.fb.Event with its seq set
+};
+
+struct UpstreamCursorStats {
+  std::string name;
+  uint64_t acked_seq = 0;          // every seq <= this was acknowledged
+  uint64_t evicted_unsent = 0;     // evicted before this upstream got them
+};
+
+struct RingStats {
+  uint64_t events = 0;             // rows in the ring
+  uint64_t bytes = 0;              // accounted bytes (see README)
+  uint64_t first_seq = 0;          // 0 when empty
+  uint64_t last_seq = 0;           // last committed seq (0: none ever)
+  int64_t first_ts_us = 0;
+  int64_t last_ts_us = 0;
+  uint64_t evicted_total = 0;
+  uint64_t evicted_full = 0;       // evictions forced by a full disk
+  uint64_t commits = 0;
+  uint64_t commit_failures = 0;
+  uint64_t full_events = 0;        // SQLITE_FULL / ENOSPC seen
+  uint64_t dropped = 0;            // refused by a full queue (never committed)
+  uint64_t corrupt_recoveries = 0; // databases quarantined (persisted)
+  uint64_t file_bytes = 0;         // buffer.db size on disk
+  std::vector<UpstreamCursorStats> upstreams;
+};
+
+class RingReader {
+ public:
+  virtual ~RingReader() = default;
+  // Appends up to `max_events` committed events with seq > after_seq, in seq
+  // order, to *out. Evicted seqs are simply absent. Not thread-safe; one
+  // reader per thread.
+  virtual Status ReadAfter(uint64_t after_seq, size_t max_events,
+                           std::vector<StoredEvent>* out) = 0;
+};
+
+class Ring {
+ public:
+  virtual ~Ring() = default;
+
+  // Opens (creating, migrating, or quarantining a corrupt file and starting
+  // fresh) and starts the writer thread.
+  static StatusOr<std::unique_ptr<Ring>> Open(const RingOptions& options,
+                                              Clock& clock);
+
+  // Queues one event for the next group commit. If the queue is full,
+  // waits up to `timeout_us` (0: do not wait) for room: returns kUnavailable
+  // if there is none (counted as dropped) or the ring is stopping.
+  // Thread-safe.
+  virtual Status Append(Record record, int64_t timeout_us) = 0;
+
+  // Blocks until everything appended before the call is committed (or
+  // failed). Thread-safe.
+  virtual Status Flush() = 0;
+
+  // The highest committed seq. Thread-safe.
+  virtual uint64_t LastSeq() const = 0;
+
+  // Blocks until LastSeq() > after_seq, the timeout passes or Stop() runs.
+  // Returns LastSeq(). Thread-safe.
+  virtual uint64_t WaitForCommit(uint64_t after_seq, int64_t timeout_us) = 0;
+
+  // Records that upstream `index` (position in options.upstreams) has every
+  // seq <= `seq` acknowledged. Only moves forward. Persisted by the writer
+  // in its next commit. Thread-safe.
+  virtual void Ack(size_t index, uint64_t seq) = 0;
+  // The acknowledged seq of upstream `index` (as loaded at open, or since
+  // advanced). Thread-safe.
+  virtual uint64_t Cursor(size_t index) const = 0;
+
+  // A new read connection for one uplink thread.
+  virtual StatusOr<std::unique_ptr<RingReader>> NewReader() = 0;
+
+  virtual RingStats Stats() const = 0;
+
+  // Commits what is queued, persists cursors, stops the writer thread and
+  // closes the database. Idempotent.
+  virtual Status Stop() = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,22 @@
+// Durations and sizes as written in config and rule files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace sluice {
+
+// "250ms", "5s", "10m", "2h", "1d" (also "us"); a non-negative integer
+// followed by one unit. Returns microseconds.
+StatusOr<int64_t> ParseDuration(const std::string& text);
+
+// "512KiB", "256MiB", "1GiB", "100B", or "4096" (bytes); also KB/MB/GB
+// (powers of 1000). Returns bytes.
+StatusOr<uint64_t> ParseSize(const std::string& text);
+
+// "1.5s", "250ms", "3m0s"-style compact rendering for logs.
+std::string FormatDuration(int64_t us);
+
+}  // namespace sluice

@@ -1,0 +1,89 @@
+// The driver interface: one [[sensor]] is one Driver instance, made by the
+// registry from `driver = "..."`.
+//
+// Polled drivers (interval_us() > 0) are sampled by the Scheduler at
+// absolute deadlines; active drivers (push) run their own listeners and
+// hand readings to the ReadingSink themselves.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/event.h"
+#include "common/status.h"
+#include "drivers/params.h"
+
+namespace sluice {
+
+// Where readings go (the ring, and later the rules). Thread-safe.
+class ReadingSink {
+ public:
+  virtual ~ReadingSink() = default;
+  // Hands over one reading. Waits up to `timeout_us` when the pipeline is
+  // full (backpressure); returns kUnavailable if it stayed full or the
+  // pipeline is stopping.
+  virtual Status Submit(Reading reading, int64_t timeout_us) = 0;
+};
+
+// Everything common to every sensor, from its [[sensor]] table.
+struct SensorSpec {
+  std::string name;
+  std::string driver;
+  int64_t interval_us = 1000000;
+  std::string unit;
+  double scale = 1.0;       // value * scale + offset
+  double offset = 0.0;
+  double deadband = 0.0;    // 0: commit every reading
+  int64_t heartbeat_us = 0; // 0: none
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+
+  // True for drivers the Scheduler samples every spec.interval_us.
+  virtual bool polled() const = 0;
+
+  // Polled drivers: one raw sample (before scale/offset) at wall time
+  // `wall_us`. Scheduler thread only; must not block for long.
+  virtual StatusOr<double> Sample(int64_t /*wall_us*/) {
+    return Internal("not a polled driver");
+  }
+
+  // Active drivers: start producing into `sink` (e.g. bind listeners).
+  // An error here (address in use, bad path) fails the daemon's start.
+  virtual Status Start(ReadingSink& /*sink*/) { return Status::Ok(); }
+  // Stops and joins everything Start() began. Idempotent.
+  virtual void Stop() {}
+};
+
+struct DriverContext {
+  Clock& clock;
+};
+
+using DriverFactory = std::function<StatusOr<std::unique_ptr<Driver>>(
+    const SensorSpec& spec, Params& params, DriverContext& ctx)>;
+
+// Maps `driver = "..."` to a factory. Factories validate their params (and
+// the registry then calls params.CheckAllUsed()).
+class DriverRegistry {
+ public:
+  // The registry holding every built-in driver.
+  static DriverRegistry& Builtin();
+
+  void Register(const std::string& name, DriverFactory factory);
+  bool Has(const std::string& name) const;
+  // Creates the driver, or returns the (FILE:LINE:COL) validation error.
+  StatusOr<std::unique_ptr<Driver>> Create(const SensorSpec& spec,
+                                           Params& params,
+                                           DriverContext& ctx) const;
+
+ private:
+  std::map<std::string, DriverFactory> factories_;
+};
+
+}  // namespace sluice
