@@ -86,4 +86,10 @@ class DriverRegistry {
   std::map<std::string, DriverFactory> factories_;
 };
 
+// Reads the params every driver takes -- `scale`, `offset`, `deadband`
+// (number >= 0) and `heartbeat` (duration) -- from `params` into `spec`
+// (absent keys leave `spec` unchanged) and marks them used. For configs that
+// write them inside `params = {...}`; call before DriverRegistry::Create().
+Status ApplyCommonParams(Params& params, SensorSpec* spec);
+
 }  // namespace sluice

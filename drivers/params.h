@@ -37,10 +37,18 @@ class Params {
 
   // An error located at `key` (or at the sensor if absent).
   Status ErrorAt(const std::string& key, const std::string& what) const;
-  // Errors on the first key no getter asked for.
+  // Errors on the first key (in file order) no getter asked for:
+  // "FILE:LINE:COL: sensor \"x\": unknown param \"k\" for driver \"d\""
+  // (the driver part once set_driver() was called).
   Status CheckAllUsed() const;
+  // An error located at the sensor itself: "FILE:LINE:COL: sensor \"x\": what".
+  Status SensorError(const std::string& what) const;
 
+  // Names the driver in CheckAllUsed()'s message; the registry sets it.
+  void set_driver(const std::string& driver) { driver_ = driver; }
+  const std::string& driver() const { return driver_; }
   const std::string& sensor() const { return sensor_; }
+  const std::string& file() const { return file_; }
 
  private:
   std::string file_;
@@ -49,6 +57,12 @@ class Params {
   int line_;
   int column_;
   std::set<std::string> used_;
+  std::string driver_;
+
+  // The node for `key` (marking it used), or null when absent.
+  const toml::node* Get(const std::string& key);
+  // "FILE:LINE:COL" of `node`, falling back to the sensor's position.
+  std::string Where(const toml::node* node) const;
 };
 
 }  // namespace sluice

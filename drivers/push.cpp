@@ -1,1 +1,265 @@
-// Placeholder: being written (issue 2).
+#include "drivers/push.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "drivers/line_protocol.h"
+#include "drivers/push_socket.h"
+
+namespace sluice {
+namespace {
+
+constexpr int64_t kLogIntervalUs = 10 * 1000000ll;
+// A stream submit waits this long per attempt, then re-checks Stop().
+constexpr int64_t kStreamSubmitSliceUs = 100 * 1000;
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kMaxClients = 1024;
+constexpr size_t kMaxDatagram = 64 * 1024;
+
+}  // namespace
+
+struct PushDriver::Client {
+  int fd = -1;
+  std::string partial;      // an incomplete line, at most kMaxLineBytes
+  bool discarding = false;  // inside an overlong line: skip to its newline
+};
+
+PushDriver::PushDriver(std::string name, ListenAddress address, Clock& clock)
+    : name_(std::move(name)),
+      address_(std::move(address)),
+      clock_(clock),
+      bad_log_(LogLevel::kWarn, "push", kLogIntervalUs, clock),
+      drop_log_(LogLevel::kWarn, "push", kLogIntervalUs, clock) {}
+
+PushDriver::~PushDriver() { Stop(); }
+
+PushStats PushDriver::stats() const {
+  PushStats s;
+  s.lines_ok = lines_ok_.load();
+  s.lines_bad = lines_bad_.load();
+  s.dropped = dropped_.load();
+  s.clients = clients_.load();
+  s.clients_total = clients_total_.load();
+  s.backpressure_waits = backpressure_waits_.load();
+  return s;
+}
+
+Status PushDriver::Start(ReadingSink& sink) {
+  if (thread_.joinable()) return Status::Ok();
+  StatusOr<OpenedListener> opened = OpenListener(address_);
+  if (!opened.ok()) return opened.status();
+  listen_fd_ = opened->fd;
+  unlink_on_stop_ = opened->created_file;
+  bound_port_ = opened->port;
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    int err = errno;
+    CloseFds();
+    return IoError(std::string("push: eventfd: ") + std::strerror(err));
+  }
+  sink_ = &sink;
+  stop_ = false;
+  if (address_.stream()) {
+    thread_ = std::thread([this] { StreamLoop(); });
+  } else {
+    thread_ = std::thread([this] { DatagramLoop(); });
+  }
+  LogInfo("push", "sensor \"" + name_ + "\" listening on " + address_.ToString() +
+                      (bound_port_ != 0 && address_.port == 0
+                           ? " (port " + std::to_string(bound_port_.load()) + ")"
+                           : ""));
+  return Status::Ok();
+}
+
+void PushDriver::Stop() {
+  if (!thread_.joinable()) {
+    CloseFds();
+    return;
+  }
+  stop_ = true;
+  uint64_t one = 1;
+  ssize_t w = write(wake_fd_, &one, sizeof one);
+  (void)w;  // the eventfd cannot be full; stop_ is also polled
+  thread_.join();
+  CloseFds();
+}
+
+void PushDriver::CloseFds() {
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  listen_fd_ = wake_fd_ = -1;
+  if (unlink_on_stop_) {
+    unlink(address_.path.c_str());
+    unlink_on_stop_ = false;
+  }
+}
+
+void PushDriver::BadLine(const std::string& why) {
+  ++lines_bad_;
+  bad_log_.Log("bad line on " + address_.ToString() + ": " + why);
+}
+
+bool PushDriver::HandleLine(std::string_view line, bool stream) {
+  if (BlankLine(line)) return true;
+  ParsedLine p;
+  Status st = ParseLine(line, &p);
+  if (!st.ok()) {
+    BadLine(st.message());
+    return true;
+  }
+  ++lines_ok_;
+  Reading r;
+  r.sensor = std::move(p.sensor);
+  r.ts_us = p.has_ts ? p.ts_us : clock_.NowWallUs();
+  r.value = p.value;
+  r.quality = Quality::kGood;
+  if (!stream) {
+    st = sink_->Submit(std::move(r), 0);
+    if (!st.ok()) {
+      ++dropped_;
+      drop_log_.Log("reading dropped on " + address_.ToString() +
+                    " (datagram listener, pipeline full): " + st.ToString());
+    }
+    return true;
+  }
+  // Streams never drop: wait (not reading from anyone) until the sink takes
+  // it, re-checking Stop() between attempts.
+  bool waited = false;
+  for (;;) {
+    st = sink_->Submit(r, kStreamSubmitSliceUs);
+    if (st.ok()) return true;
+    if (!waited) {
+      waited = true;
+      ++backpressure_waits_;
+    }
+    if (stop_) return false;
+  }
+}
+
+bool PushDriver::FeedStream(Client& c, const char* data, size_t n) {
+  size_t pos = 0;
+  while (pos < n) {
+    const char* nl = static_cast<const char*>(std::memchr(data + pos, '\n', n - pos));
+    size_t end = nl != nullptr ? static_cast<size_t>(nl - data) : n;
+    size_t piece = end - pos;
+    if (c.discarding) {
+      if (nl != nullptr) c.discarding = false;
+    } else if (c.partial.size() + piece > kMaxLineBytes) {
+      BadLine("line longer than " + std::to_string(kMaxLineBytes) + " bytes");
+      c.partial.clear();
+      c.discarding = nl == nullptr;
+    } else if (nl == nullptr) {
+      c.partial.append(data + pos, piece);
+    } else if (c.partial.empty()) {
+      if (!HandleLine(std::string_view(data + pos, piece), true)) return false;
+    } else {
+      c.partial.append(data + pos, piece);
+      bool go_on = HandleLine(c.partial, true);
+      c.partial.clear();
+      if (!go_on) return false;
+    }
+    pos = end + 1;
+  }
+  return true;
+}
+
+void PushDriver::StreamLoop() {
+  std::vector<Client> clients;
+  std::vector<pollfd> fds;
+  std::vector<char> buf(kReadChunk);
+  auto close_client = [&](size_t i, bool flush) {
+    Client& c = clients[i];
+    // A last line without a newline still counts at end of stream.
+    if (flush && !c.discarding && !c.partial.empty()) HandleLine(c.partial, true);
+    close(c.fd);
+    clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
+    --clients_;
+  };
+  while (!stop_) {
+    fds.clear();
+    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({listen_fd_, static_cast<short>(clients.size() < kMaxClients ? POLLIN : 0), 0});
+    for (const Client& c : clients) fds.push_back({c.fd, POLLIN, 0});
+    int rc = poll(fds.data(), fds.size(), -1);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      LogError("push", std::string("poll: ") + std::strerror(errno));
+      break;
+    }
+    if (stop_) break;
+    // Clients first (indexes in fds match clients until we accept).
+    for (size_t i = clients.size(); i-- > 0;) {
+      short re = fds[i + 2].revents;
+      if (re == 0) continue;
+      ssize_t got = read(clients[i].fd, buf.data(), buf.size());
+      if (got > 0) {
+        if (!FeedStream(clients[i], buf.data(), static_cast<size_t>(got))) break;
+      } else if (got == 0) {
+        close_client(i, true);
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        close_client(i, false);
+      }
+    }
+    if (stop_) break;
+    if (fds[1].revents & POLLIN) {
+      for (;;) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) break;
+        if (clients.size() >= kMaxClients) {
+          close(fd);
+          bad_log_.Log("too many clients on " + address_.ToString() + "; refusing one");
+          continue;
+        }
+        clients.push_back(Client{fd, {}, false});
+        ++clients_;
+        ++clients_total_;
+      }
+    }
+  }
+  for (Client& c : clients) close(c.fd);
+  clients_ -= clients.size();
+}
+
+void PushDriver::DatagramLoop() {
+  std::vector<char> buf(kMaxDatagram);
+  pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+  while (!stop_) {
+    fds[0].revents = fds[1].revents = 0;
+    int rc = poll(fds, 2, -1);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      LogError("push", std::string("poll: ") + std::strerror(errno));
+      break;
+    }
+    if (stop_) break;
+    if ((fds[1].revents & POLLIN) == 0) continue;
+    // Drain what is queued, bounded so that Stop() is noticed.
+    for (int i = 0; i < 1024 && !stop_; ++i) {
+      ssize_t got = recv(listen_fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
+      if (got < 0) break;
+      if (static_cast<size_t>(got) > buf.size()) {
+        BadLine("datagram larger than " + std::to_string(buf.size()) + " bytes");
+        continue;
+      }
+      std::string_view dgram(buf.data(), static_cast<size_t>(got));
+      for (std::string_view line : SplitDatagram(dgram)) HandleLine(line, false);
+    }
+  }
+}
+
+StatusOr<std::unique_ptr<Driver>> CreatePushDriver(const SensorSpec& spec, Params& params,
+                                                   DriverContext& ctx) {
+  StatusOr<std::string> listen = params.RequiredString("listen");
+  if (!listen.ok()) return listen.status();
+  StatusOr<ListenAddress> address = ParseListenAddress(*listen);
+  if (!address.ok()) return params.ErrorAt("listen", address.status().message());
+  return std::unique_ptr<Driver>(new PushDriver(spec.name, *address, ctx.clock));
+}
+
+}  // namespace sluice

@@ -1,1 +1,63 @@
-// Placeholder: being written (issue 2).
+#include "drivers/driver.h"
+
+#include "drivers/push.h"
+#include "drivers/simulated.h"
+
+namespace sluice {
+
+DriverRegistry& DriverRegistry::Builtin() {
+  static DriverRegistry* registry = [] {
+    auto* r = new DriverRegistry();
+    r->Register("simulated", CreateSimulatedDriver);
+    r->Register("push", CreatePushDriver);
+    return r;
+  }();
+  return *registry;
+}
+
+void DriverRegistry::Register(const std::string& name, DriverFactory factory) {
+  factories_[name] = std::move(factory);
+}
+
+bool DriverRegistry::Has(const std::string& name) const {
+  return factories_.count(name) != 0;
+}
+
+StatusOr<std::unique_ptr<Driver>> DriverRegistry::Create(const SensorSpec& spec,
+                                                         Params& params,
+                                                         DriverContext& ctx) const {
+  auto it = factories_.find(spec.driver);
+  if (it == factories_.end()) {
+    std::string known;
+    for (const auto& [name, factory] : factories_) {
+      (void)factory;
+      if (!known.empty()) known += ", ";
+      known += name;
+    }
+    return params.SensorError("unknown driver \"" + spec.driver + "\" (known: " + known + ")");
+  }
+  params.set_driver(spec.driver);
+  StatusOr<std::unique_ptr<Driver>> driver = it->second(spec, params, ctx);
+  if (!driver.ok()) return driver.status();
+  SLUICE_RETURN_IF_ERROR(params.CheckAllUsed());
+  return driver;
+}
+
+Status ApplyCommonParams(Params& params, SensorSpec* spec) {
+  StatusOr<double> scale = params.Number("scale", spec->scale);
+  if (!scale.ok()) return scale.status();
+  StatusOr<double> offset = params.Number("offset", spec->offset);
+  if (!offset.ok()) return offset.status();
+  StatusOr<double> deadband = params.Number("deadband", spec->deadband);
+  if (!deadband.ok()) return deadband.status();
+  if (*deadband < 0) return params.ErrorAt("deadband", "must be >= 0");
+  StatusOr<int64_t> heartbeat = params.Duration("heartbeat", spec->heartbeat_us);
+  if (!heartbeat.ok()) return heartbeat.status();
+  spec->scale = *scale;
+  spec->offset = *offset;
+  spec->deadband = *deadband;
+  spec->heartbeat_us = *heartbeat;
+  return Status::Ok();
+}
+
+}  // namespace sluice

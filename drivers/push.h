@@ -1,0 +1,122 @@
+// `driver = "push"`: local programs send readings over a socket in the line
+// protocol of CONTRACT.md (drivers/line_protocol.h). The sensor's own name
+// only names the listener; each line names its own sensor.
+//
+// Params:
+//   listen  (required)  unix:///PATH      stream socket
+//                       unixgram:///PATH  datagram socket
+//                       tcp://ADDR:PORT   ADDR in 127.0.0.0/8 or [::1]
+//                       udp://ADDR:PORT   likewise; PORT 0 picks a free port
+//
+// Stream listeners (unix, tcp) serve every client from one poll() thread,
+// buffer partial lines per client (bounded by kMaxLineBytes) and apply
+// backpressure: while the sink is full they wait and stop reading, so the
+// kernel buffers fill and senders block; no stream reading is dropped.
+// Datagram listeners (unixgram, udp) cannot push back: a reading the sink
+// refuses is counted in `dropped`. Bad lines are counted and logged
+// (rate-limited, component "push") and never stop the listener. Readings
+// carry the line's sensor, its timestamp (or the wall clock now), no unit,
+// quality good.
+//
+// Unix sockets: a stale socket file at PATH is replaced (a live listener or a
+// non-socket file there is an error), missing parent directories are
+// created, the socket is chmod 0660 and removed again by Stop().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "drivers/driver.h"
+
+namespace sluice {
+
+struct ListenAddress {
+  enum class Kind { kUnix, kUnixgram, kTcp, kUdp };
+  Kind kind = Kind::kUnix;
+  std::string path;   // kUnix, kUnixgram
+  std::string host;   // kTcp, kUdp: numeric loopback address, no brackets
+  bool ipv6 = false;
+  int port = 0;
+
+  bool stream() const { return kind == Kind::kUnix || kind == Kind::kTcp; }
+  bool unix_socket() const { return kind == Kind::kUnix || kind == Kind::kUnixgram; }
+  std::string ToString() const;
+};
+
+// Parses a `listen` value. The error message says what is wrong, without a
+// location (the factory adds FILE:LINE:COL).
+StatusOr<ListenAddress> ParseListenAddress(const std::string& url);
+
+struct PushStats {
+  uint64_t lines_ok = 0;       // well-formed lines (including dropped ones)
+  uint64_t lines_bad = 0;      // malformed or overlong lines
+  uint64_t dropped = 0;        // well-formed datagram lines the sink refused
+  uint64_t clients = 0;        // stream clients connected now
+  uint64_t clients_total = 0;  // stream clients accepted since Start()
+  uint64_t backpressure_waits = 0;  // times a stream submit found the sink full
+};
+
+// Factory registered as "push".
+StatusOr<std::unique_ptr<Driver>> CreatePushDriver(const SensorSpec& spec, Params& params,
+                                                   DriverContext& ctx);
+
+// Start()/Stop() from one controlling thread; stats(), port() thread-safe.
+class PushDriver final : public Driver {
+ public:
+  // `clock` must outlive the driver.
+  PushDriver(std::string name, ListenAddress address, Clock& clock);
+  ~PushDriver() override;  // Stop()s.
+
+  bool polled() const override { return false; }
+  // Binds and starts the listener thread. Errors: bind failures (address in
+  // use, permission), a non-socket file at a unix PATH. `sink` must outlive
+  // Stop().
+  Status Start(ReadingSink& sink) override;
+  void Stop() override;
+
+  // The bound TCP/UDP port once started (useful with port 0); 0 otherwise.
+  int port() const { return bound_port_.load(); }
+  const ListenAddress& address() const { return address_; }
+  PushStats stats() const;
+
+ private:
+  struct Client;
+  Status Bind();
+  void StreamLoop();
+  void DatagramLoop();
+  // Feeds stream bytes; returns false when stopping.
+  bool FeedStream(Client& c, const char* data, size_t n);
+  // Handles one complete line; returns false when stopping.
+  bool HandleLine(std::string_view line, bool stream);
+  void BadLine(const std::string& why);
+  void CloseFds();
+
+  std::string name_;
+  ListenAddress address_;
+  Clock& clock_;
+  RateLimitedLog bad_log_;
+  RateLimitedLog drop_log_;
+  ReadingSink* sink_ = nullptr;
+
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;
+  bool unlink_on_stop_ = false;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> bound_port_{0};
+
+  std::atomic<uint64_t> lines_ok_{0};
+  std::atomic<uint64_t> lines_bad_{0};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> clients_{0};
+  std::atomic<uint64_t> clients_total_{0};
+  std::atomic<uint64_t> backpressure_waits_{0};
+};
+
+}  // namespace sluice

@@ -1,0 +1,172 @@
+// The Scheduler samples polled drivers at absolute deadlines on the
+// monotonic clock and submits their readings to a ReadingSink.
+//
+// - No drift: each sensor's next deadline is its previous deadline plus its
+//   interval, never now + interval. A sensor that fell behind by a whole
+//   interval or more skips the missed slots (counted) and samples once.
+// - Each reading is value * scale + offset, stamped with the wall clock at
+//   the sample. Deadband: submitted only if |v - last submitted| > deadband
+//   (deadband 0: always); heartbeat: submitted anyway once heartbeat_us has
+//   passed since the last submitted one.
+// - Submit waits at most Options::submit_timeout_us; a refused reading is
+//   counted as dropped, and for the rest of that pass the other sensors do
+//   not wait again (a full pipeline never stalls the sensors for long).
+// - A failing sensor (Sample() error, NaN or inf) is marked failing, logged
+//   rate-limited and retried after a capped, jittered backoff (on its grid:
+//   retries land on deadlines of the original schedule) until it recovers.
+// - Lateness of every sample vs its deadline is recorded (jitter stats).
+//
+// Tests drive RunDue() with a FakeClock; the daemon calls Start()/Stop().
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "drivers/driver.h"
+
+namespace sluice {
+
+// One sensor's state, for `sluice status`.
+struct SensorStatus {
+  std::string name;
+  std::string driver;
+  int64_t interval_us = 0;
+  bool failing = false;       // false: "ok" (or not sampled yet, reads == 0)
+  bool has_value = false;
+  double last_value = 0;      // after scale/offset
+  int64_t last_ts_us = 0;     // wall time of last_value
+  uint64_t reads = 0;         // Sample() calls
+  uint64_t errors = 0;        // failed samples (error, NaN, inf)
+  uint64_t submitted = 0;     // readings accepted by the sink
+  uint64_t suppressed = 0;    // held back by the deadband
+  uint64_t dropped = 0;       // refused by a full sink
+  uint64_t missed = 0;        // slots skipped because the scheduler was late
+  std::string last_error;
+  int64_t last_error_ts_us = 0;
+  int consecutive_failures = 0;
+};
+
+// Sampling lateness (now - deadline when a sample is taken).
+struct JitterStats {
+  uint64_t samples = 0;
+  int64_t max_us = 0;
+  int64_t mean_us = 0;
+  // Upper bounds from a power-of-two histogram (within a factor of 2).
+  int64_t p50_us = 0;
+  int64_t p99_us = 0;
+};
+
+struct SchedulerStats {
+  size_t sensors = 0;
+  uint64_t reads = 0;
+  uint64_t errors = 0;
+  uint64_t submitted = 0;
+  uint64_t suppressed = 0;
+  uint64_t dropped = 0;
+  uint64_t missed = 0;
+  size_t failing = 0;
+  JitterStats jitter;
+};
+
+class Scheduler {
+ public:
+  struct Options {
+    int64_t submit_timeout_us = 20000;
+    int64_t backoff_initial_us = 1000000;
+    int64_t backoff_max_us = 60000000;
+    int64_t log_interval_us = 10000000;  // rate limit for failure logs
+    uint64_t seed = 0;                    // 0: random backoff jitter
+  };
+
+  // `clock` and `sink` must outlive the Scheduler.
+  Scheduler(Clock& clock, ReadingSink& sink);
+  Scheduler(Clock& clock, ReadingSink& sink, Options options);
+  ~Scheduler();  // Stop()s.
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Adds a polled sensor, first sampled at the current monotonic time, then
+  // every spec.interval_us. `driver` is not owned and must outlive the
+  // Scheduler (or its Stop()). Errors: not polled, interval <= 0, duplicate
+  // name. Thread-safe; may be called before or after Start().
+  Status Add(const SensorSpec& spec, Driver& driver);
+
+  // Samples every sensor whose deadline is <= now_mono_us and returns the
+  // earliest next deadline (INT64_MAX when there are no sensors). One
+  // caller at a time (the scheduler thread, or a test).
+  int64_t RunDue(int64_t now_mono_us);
+
+  // Runs RunDue() on a thread of its own until Stop(). Idempotent.
+  void Start();
+  // Wakes and joins the thread promptly. Idempotent; thread-safe.
+  void Stop();
+
+  // Snapshots for the CLI. Thread-safe.
+  std::vector<SensorStatus> Statuses() const;
+  bool GetStatus(const std::string& name, SensorStatus* out) const;
+  SchedulerStats stats() const;
+
+ private:
+  struct Entry {
+    SensorSpec spec;
+    Driver* driver;
+    int64_t deadline_us;       // the grid slot currently scheduled
+    int64_t last_submit_mono_us = 0;
+    double last_submitted = 0;
+    bool has_submitted = false;
+    Backoff backoff;
+    RateLimitedLog log;        // failures and drops of this sensor
+    SensorStatus status;       // guarded by status_mu_
+    Entry(const SensorSpec& s, Driver* d, int64_t deadline, Backoff b,
+          int64_t log_interval_us, Clock& clock)
+        : spec(s), driver(d), deadline_us(deadline), backoff(b),
+          log(LogLevel::kWarn, "drivers", log_interval_us, clock) {}
+  };
+  struct Due {
+    int64_t deadline_us;
+    size_t index;
+    bool operator>(const Due& o) const {
+      return deadline_us != o.deadline_us ? deadline_us > o.deadline_us : index > o.index;
+    }
+  };
+  static constexpr int kJitterBuckets = 40;
+
+  // Samples one entry at `slot_us` (its deadline); returns its next deadline.
+  int64_t SampleOne(Entry& e, int64_t slot_us, int64_t now_mono_us, bool* sink_full);
+  void RecordLateness(int64_t late_us);
+  void Loop();
+
+  Clock& clock_;
+  ReadingSink& sink_;
+  Options options_;
+
+  mutable std::mutex mu_;  // guards entries_ (the vector), heap_, jitter
+  std::vector<std::unique_ptr<Entry>> entries_;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> heap_;
+  uint64_t jitter_hist_[kJitterBuckets] = {};
+  uint64_t jitter_count_ = 0;
+  int64_t jitter_sum_us_ = 0;
+  int64_t jitter_max_us_ = 0;
+
+  mutable std::mutex status_mu_;  // guards Entry::status
+
+  std::mutex run_mu_;  // one RunDue() at a time
+
+  std::mutex thread_mu_;
+  std::condition_variable cv_;  // with thread_mu_: Stop() and Add() wake Loop()
+  bool stop_ = false;
+  bool added_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sluice
