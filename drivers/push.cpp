@@ -33,6 +33,7 @@ struct PushDriver::Client {
 PushDriver::PushDriver(std::string name, ListenAddress address, Clock& clock)
     : name_(std::move(name)),
       address_(std::move(address)),
+      display_(address_.ToString()),
       clock_(clock),
       bad_log_(LogLevel::kWarn, "push", kLogIntervalUs, clock),
       drop_log_(LogLevel::kWarn, "push", kLogIntervalUs, clock) {}
@@ -57,6 +58,11 @@ Status PushDriver::Start(ReadingSink& sink) {
   listen_fd_ = opened->fd;
   unlink_on_stop_ = opened->created_file;
   bound_port_ = opened->port;
+  {
+    ListenAddress shown = address_;
+    if (!shown.unix_socket()) shown.port = opened->port;
+    display_ = shown.ToString();
+  }
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
     int err = errno;
@@ -70,10 +76,7 @@ Status PushDriver::Start(ReadingSink& sink) {
   } else {
     thread_ = std::thread([this] { DatagramLoop(); });
   }
-  LogInfo("push", "sensor \"" + name_ + "\" listening on " + address_.ToString() +
-                      (bound_port_ != 0 && address_.port == 0
-                           ? " (port " + std::to_string(bound_port_.load()) + ")"
-                           : ""));
+  LogInfo("push", "sensor \"" + name_ + "\" listening on " + display_);
   return Status::Ok();
 }
 
@@ -102,7 +105,7 @@ void PushDriver::CloseFds() {
 
 void PushDriver::BadLine(const std::string& why) {
   ++lines_bad_;
-  bad_log_.Log("bad line on " + address_.ToString() + ": " + why);
+  bad_log_.Log("bad line on " + display_ + ": " + why);
 }
 
 bool PushDriver::HandleLine(std::string_view line, bool stream) {
@@ -123,7 +126,7 @@ bool PushDriver::HandleLine(std::string_view line, bool stream) {
     st = sink_->Submit(std::move(r), 0);
     if (!st.ok()) {
       ++dropped_;
-      drop_log_.Log("reading dropped on " + address_.ToString() +
+      drop_log_.Log("reading dropped on " + display_ +
                     " (datagram listener, pipeline full): " + st.ToString());
     }
     return true;
@@ -213,7 +216,7 @@ void PushDriver::StreamLoop() {
         if (fd < 0) break;
         if (clients.size() >= kMaxClients) {
           close(fd);
-          bad_log_.Log("too many clients on " + address_.ToString() + "; refusing one");
+          bad_log_.Log("too many clients on " + display_ + "; refusing one");
           continue;
         }
         clients.push_back(Client{fd, {}, false});

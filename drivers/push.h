@@ -99,6 +99,7 @@ class PushDriver final : public Driver {
 
   std::string name_;
   ListenAddress address_;
+  std::string display_;  // address_ with the bound port, for logs
   Clock& clock_;
   RateLimitedLog bad_log_;
   RateLimitedLog drop_log_;
