@@ -29,6 +29,10 @@ struct RingOptions {
   size_t queue_capacity = 65536;         // events waiting for the writer
   int64_t integrity_check_budget_us = 5000000;  // start-up quick_check time box
   std::vector<std::string> upstreams;    // one persisted cursor each
+  // Hard cap on buffer.db's size (PRAGMA max_page_count); reaching it is
+  // handled like a full disk. 0: derived from max_bytes (HardCapBytes in
+  // buffer/store.h, 1.5 x max_bytes + 2 MiB).
+  uint64_t max_file_bytes = 0;
 };
 
 // One event ready to be committed. `body` is from EncodeReading/EncodeAlert.
@@ -70,12 +74,21 @@ struct RingStats {
   uint64_t dropped = 0;            // refused by a full queue (never committed)
   uint64_t corrupt_recoveries = 0; // databases quarantined (persisted)
   uint64_t file_bytes = 0;         // buffer.db size on disk
+  uint64_t corrupt_rows = 0;       // rows readers skipped (body failed
+                                   // VerifyEncodedEvent), this process
+  uint64_t failed_events = 0;      // queued events lost to failed commits
+                                   // (e.g. a full disk with nothing left
+                                   // to evict)
   std::vector<UpstreamCursorStats> upstreams;
 };
 
 class RingReader {
  public:
   virtual ~RingReader() = default;
+  // A read-only connection to data_dir/buffer.db without a running Ring
+  // (the CLI's history commands). kNotFound if there is no buffer.db.
+  static StatusOr<std::unique_ptr<RingReader>> Open(const std::string& data_dir);
+
   // Appends up to `max_events` committed events with seq > after_seq, in seq
   // order, to *out. Evicted seqs are simply absent. Not thread-safe; one
   // reader per thread.

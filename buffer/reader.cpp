@@ -1,0 +1,80 @@
+#include "buffer/reader.h"
+
+#include <sys/stat.h>
+
+#include "buffer/codec.h"
+#include "buffer/store.h"
+#include "common/log.h"
+
+namespace sluice {
+
+ReaderImpl::ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows)
+    : corrupt_rows_(std::move(corrupt_rows)) {}
+
+ReaderImpl::~ReaderImpl() {
+  Status s = read_.Finalize();
+  if (s.ok()) s = db_.Close();
+  if (!s.ok()) LogError("buffer", "closing a reader: " + s.ToString());
+}
+
+Status ReaderImpl::Init(const std::string& path) {
+  SLUICE_RETURN_IF_ERROR(db_.Open(path, SQLITE_OPEN_READONLY));
+  SLUICE_RETURN_IF_ERROR(ConfigureReader(db_.get()));
+  return read_.Prepare(db_.get(),
+                       "SELECT seq, ts_us, kind, sensor, body FROM events "
+                       "WHERE seq > ?1 ORDER BY seq");
+}
+
+Status ReaderImpl::ReadAfter(uint64_t after_seq, size_t max_events,
+                             std::vector<StoredEvent>* out) {
+  if (max_events == 0) return Status::Ok();
+  sqlite3_stmt* st = read_.get();
+  sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(after_seq));
+  size_t got = 0;
+  int rc = SQLITE_DONE;
+  // No LIMIT in SQL: corrupt rows are skipped, and a caller must still get
+  // max_events good ones when there are that many.
+  while (got < max_events && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const void* body = sqlite3_column_blob(st, 4);
+    size_t body_len = static_cast<size_t>(sqlite3_column_bytes(st, 4));
+    uint64_t seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+    if (!VerifyEncodedEvent(body, body_len)) {
+      corrupt_rows_->fetch_add(1, std::memory_order_relaxed);
+      if (++logged_corrupt_ <= 10) {
+        LogError("buffer", "skipping corrupt event body at seq " +
+                               std::to_string(seq));
+      }
+      continue;
+    }
+    out->emplace_back();
+    StoredEvent& e = out->back();
+    e.seq = seq;
+    e.ts_us = sqlite3_column_int64(st, 1);
+    e.kind = sqlite3_column_int(st, 2);
+    const unsigned char* sensor = sqlite3_column_text(st, 3);
+    e.sensor.assign(reinterpret_cast<const char*>(sensor),
+                    static_cast<size_t>(sqlite3_column_bytes(st, 3)));
+    body = sqlite3_column_blob(st, 4);  // column_text may not move it, but
+    e.body.assign(static_cast<const char*>(body), body_len);  // be safe
+    ++got;
+  }
+  Status s;
+  if (got < max_events && rc != SQLITE_DONE) {
+    s = sql::Error(db_.get(), rc, "read events");
+  }
+  sqlite3_reset(st);
+  return s;
+}
+
+StatusOr<std::unique_ptr<RingReader>> RingReader::Open(
+    const std::string& data_dir) {
+  std::string path = DbPath(data_dir);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status(StatusCode::kNotFound, path);
+  auto r = std::make_unique<ReaderImpl>(
+      std::make_shared<std::atomic<uint64_t>>(0));
+  SLUICE_RETURN_IF_ERROR(r->Init(path));
+  return std::unique_ptr<RingReader>(std::move(r));
+}
+
+}  // namespace sluice

@@ -1,0 +1,34 @@
+// RingReader over its own read-only connection (WAL: reads run beside the
+// writer and see only committed transactions). Not thread-safe: one
+// reader per thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "buffer/ring.h"
+#include "buffer/sqlite_util.h"
+
+namespace sluice {
+
+class ReaderImpl final : public RingReader {
+ public:
+  // `corrupt_rows` counts rows whose body fails verification; shared with
+  // the Ring's Stats().
+  explicit ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows);
+  ~ReaderImpl() override;
+
+  Status Init(const std::string& db_path);
+  Status ReadAfter(uint64_t after_seq, size_t max_events,
+                   std::vector<StoredEvent>* out) override;
+
+ private:
+  std::shared_ptr<std::atomic<uint64_t>> corrupt_rows_;
+  uint64_t logged_corrupt_ = 0;
+  sql::Db db_;
+  sql::Stmt read_;  // declared after db_: finalized before the close
+};
+
+}  // namespace sluice

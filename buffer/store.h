@@ -1,0 +1,83 @@
+// buffer.db on disk: schema and migrations, connection settings, the
+// start-up integrity check and quarantine of a corrupt file.
+//
+// Schema (PRAGMA user_version = kSchemaVersion), inspectable with sqlite3:
+//   events(seq INTEGER PRIMARY KEY, ts_us, sensor, kind, priority, body)
+//     body: the FlatBuffers sluice.fb.Event with its seq set
+//   events_evict ON events(priority, seq)      -- eviction order
+//   meta(key, value)      next_seq, row_count, row_bytes
+//   cursors(upstream, acked_seq, evicted_unsent)
+//   counters(name, value) evicted_total, evicted_full, full_events,
+//                         corrupt_recoveries
+// Migrations run in order, each in its own transaction together with its
+// user_version bump: v1 events/meta/cursors, v2 counters, per-cursor
+// evicted_unsent and the row_count/row_bytes accounting in meta.
+//
+// How the file is kept bounded:
+//   - Rows are accounted as length(body) + length(sensor) + kRowOverhead
+//     bytes; the writer evicts down to max_bytes/max_events in the same
+//     transaction that inserts, so live data stays at the limit.
+//   - Deleted rows' pages go to SQLite's freelist and are reused by later
+//     inserts (no auto_vacuum: the file stops growing instead of shrinking
+//     and regrowing).
+//   - PRAGMA max_page_count = HardCapBytes(max_bytes) / page_size is a hard
+//     cap: buffer.db can never exceed it. Reaching it returns SQLITE_FULL,
+//     which the writer handles like a full disk (roll back, evict 10%,
+//     retry).
+//   - The WAL is checkpointed every kWalAutocheckpointPages pages and
+//     truncated back to kJournalSizeLimit after a checkpoint.
+// Not thread-safe: each function runs on the connection's owner thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+
+#include "buffer/ring.h"
+#include "buffer/sqlite_util.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace sluice {
+
+constexpr int kSchemaVersion = 2;
+// Per-row overhead in the byte accounting: rowid, record header, integer
+// columns, index entry and b-tree cell pointers, roughly.
+constexpr uint64_t kRowOverhead = 40;
+constexpr int kWalAutocheckpointPages = 1000;
+constexpr int64_t kJournalSizeLimit = 8ll << 20;
+
+// buffer.db may never grow past this (max_page_count).
+uint64_t HardCapBytes(uint64_t max_bytes);
+
+std::string DbPath(const std::string& data_dir);
+
+// Applies the migrations from the file's user_version up to
+// kSchemaVersion. A version newer than kSchemaVersion is kInvalidArgument.
+Status Migrate(sqlite3* db);
+
+// synchronous from durability, WAL bounds, max_page_count from cap_bytes.
+Status ConfigureWriter(sqlite3* db, Durability durability, uint64_t cap_bytes);
+
+// Read-only connection settings for readers.
+Status ConfigureReader(sqlite3* db);
+
+// PRAGMA quick_check, interrupted after budget_us (*completed = false,
+// result Ok). kCorruption if it reports a problem.
+Status QuickCheck(sqlite3* db, Clock& clock, int64_t budget_us,
+                  bool* completed);
+
+// Opens data_dir/buffer.db for writing, checks its header and integrity,
+// and migrates it. kCorruption: the file must be quarantined. *created is
+// set when the file did not exist (or was empty).
+Status OpenChecked(const std::string& data_dir, Clock& clock,
+                   int64_t budget_us, sql::Db* db, bool* created);
+
+// Renames buffer.db and its -wal/-shm to buffer.db.corrupt-<UTC time>
+// (plus -wal/-shm). Returns the new name in *moved_to and the number of
+// quarantined databases now in data_dir in *quarantined.
+Status Quarantine(const std::string& data_dir, Clock& clock,
+                  std::string* moved_to, uint64_t* quarantined);
+
+}  // namespace sluice

@@ -1,0 +1,100 @@
+// The write side of the ring: one connection, prepared statements, seq
+// assignment, eviction and cursor persistence, one transaction per batch.
+// Not thread-safe: writer thread only (and Ring::Open before it starts).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "buffer/ring.h"
+#include "buffer/seq_file.h"
+#include "buffer/sqlite_util.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace sluice {
+
+// What one transaction changes; restored when it rolls back.
+struct TxnState {
+  uint64_t next_seq = 1;
+  uint64_t events = 0;
+  uint64_t bytes = 0;
+  uint64_t evicted_total = 0;
+  uint64_t evicted_full = 0;
+  int64_t last_ts_us = 0;
+  std::vector<uint64_t> evicted_unsent;  // per upstream
+};
+
+// Everything the writer knows, published to Stats() after each commit.
+struct WriterState {
+  TxnState txn;
+  uint64_t first_seq = 0;
+  int64_t first_ts_us = 0;
+  uint64_t full_events = 0;
+  uint64_t corrupt_recoveries = 0;
+  uint64_t commits = 0;
+  uint64_t commit_failures = 0;
+  uint64_t failed_events = 0;  // queued events dropped by failed commits
+  std::vector<uint64_t> acked;  // as loaded / last persisted
+};
+
+class Writer {
+ public:
+  // Opens (creating, migrating, quarantining) data_dir/buffer.db.
+  static StatusOr<std::unique_ptr<Writer>> Open(const RingOptions& options,
+                                                Clock& clock);
+  ~Writer();
+
+  // Commits `batch` (may be empty: then only cursors, counters and
+  // limits) with the upstream cursors `acked`, evicting to the limits in
+  // the same transaction. A full disk rolls back, evicts ~10% and retries;
+  // what still cannot be committed is dropped and counted. Assigns seq
+  // into each record's body.
+  Status Commit(std::vector<Record>* batch, const std::vector<uint64_t>& acked);
+
+  // True if a commit with nothing new would change the file (cursors
+  // moved, counters changed, over the limits).
+  bool NeedsCommit(const std::vector<uint64_t>& acked) const;
+
+  const WriterState& state() const { return state_; }
+  uint64_t last_seq() const { return state_.txn.next_seq - 1; }
+
+  // Finalizes statements and closes the connection.
+  Status Close();
+
+ private:
+  Writer(const RingOptions& options, Clock& clock);
+  Status Init(bool created, uint64_t quarantined);
+  Status LoadState();
+  Status Prepare();
+  Status TryCommit(std::vector<Record>* batch,
+                   const std::vector<uint64_t>& acked);
+  Status InsertAll(std::vector<Record>* batch,
+                   const std::vector<uint64_t>& acked);
+  Status EvictTo(uint64_t max_events, uint64_t max_bytes,
+                 const std::vector<uint64_t>& acked, bool full);
+  Status EvictForFull(const std::vector<uint64_t>& acked);
+  Status WriteMeta(const std::vector<uint64_t>& acked);
+  Status RefreshFirst();
+  Status Rollback();
+  bool OverLimits() const;
+
+  RingOptions options_;
+  Clock& clock_;
+  SeqReservation seq_;
+  sql::Db db_;
+  WriterState state_;
+  std::vector<uint64_t> saved_unsent_;   // evicted_unsent as persisted
+  uint64_t saved_counters_[4] = {0, 0, 0, 0};
+  bool force_ = false;  // persist meta/counters at the next commit
+  RateLimitedLog full_log_;
+  RateLimitedLog fail_log_;
+
+  sql::Stmt begin_, commit_, rollback_, insert_, scan_, delete_range_;
+  sql::Stmt meta_, cursor_, counter_, first_;
+};
+
+}  // namespace sluice
