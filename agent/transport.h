@@ -12,54 +12,70 @@
 namespace sluice {
 
 struct TlsOptions {
-  bool enabled = false;     // mqtts:// or ssl://
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  bool verify = true;
+  bool enabled = false;     // set from the url scheme (mqtts:// or ssl://)
+  std::string ca_file;      // empty: the system's default trust store
+  std::string cert_file;    // client certificate (PEM), optional
+  std::string key_file;     // client key (PEM), optional
+  bool verify = true;       // verify the server certificate and host name
 };
 
 struct TransportOptions {
-  std::string url;          // mqtt:// tcp:// mqtts:// ssl://
+  std::string url;          // mqtt:// tcp:// mqtts:// ssl://  (host[:port])
   std::string client_id;
   std::string username;     // empty: none
   std::string password;     // read from password_file; never logged
   TlsOptions tls;
   int keepalive_s = 30;
   int64_t connect_timeout_us = 10000000;
+  // Upper bound on messages the caller keeps in flight; sizes the client's
+  // queues (Paho's maxBufferedMessages and maxInflight) with a margin for
+  // status messages.
   size_t max_inflight = 256;
-  // Last will: `offline` retained on will_topic (empty: no will).
+  // Last will: `will_payload` retained at QoS 1 on will_topic (empty: none).
   std::string will_topic;
   std::string will_payload = "offline";
 };
 
 // Callbacks from the transport's own thread(s). Implementations must be
-// quick and thread-safe.
+// quick and thread-safe, and must not call back into the transport's
+// Connect/Disconnect.
 class TransportListener {
  public:
   virtual ~TransportListener() = default;
   // The connection dropped (not called after Disconnect()).
   virtual void OnConnectionLost(const std::string& cause) = 0;
   // The broker acknowledged the publish tagged `tag` (PUBACK for QoS 1,
-  // hand-off to the socket for QoS 0).
+  // hand-off to the socket for QoS 0). May arrive late, after a reconnect,
+  // for a publish of an earlier connection; an ack is always truthful.
   virtual void OnPublishAcked(uint64_t tag) = 0;
 };
 
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Connects (clean session) within connect_timeout; blocking.
+  // Connects (clean session) within connect_timeout; blocking. May be called
+  // again after a lost connection or Disconnect(). Errors carry the broker's
+  // or the socket's reason.
   virtual Status Connect() = 0;
   // Queues one message; never blocks on the network. An error means it was
   // not queued (not connected, too many in flight). Thread-safe.
   virtual Status Publish(const std::string& topic, const void* payload,
                          size_t size, int qos, bool retained, uint64_t tag) = 0;
-  // Disconnects, waiting up to timeout_us for queued messages.
+  // Disconnects, waiting up to timeout_us for queued messages. Idempotent.
   virtual void Disconnect(int64_t timeout_us) = 0;
   virtual bool IsConnected() const = 0;
 };
 
-// A Paho MQTT client. `listener` must outlive the transport.
+// Maps a Sluice upstream URL to Paho's form: mqtt:// and tcp:// -> tcp://,
+// mqtts:// and ssl:// -> ssl://; a missing port becomes 1883 / 8883.
+// Sets *tls. Errors: unknown scheme, empty host, bad port.
+StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls);
+
+// The url with any user:password@ part removed, for logs.
+std::string RedactUrl(const std::string& url);
+
+// A Paho MQTT client. `listener` must outlive the transport. Fails on a bad
+// URL (no network activity happens before Connect()).
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(
     const TransportOptions& options, TransportListener* listener);
 

@@ -1,1 +1,410 @@
-// Placeholder: being written (issue 2).
+#include "agent/uplink.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "common/backoff.h"
+#include "common/log.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kLog = "uplink";
+// Tag of status messages (online/offline): their acks move no cursor.
+constexpr uint64_t kStatusTag = ~0ull;
+// How long the publishing loop waits for a commit or an ack before it looks
+// at stop / connection loss again.
+constexpr int64_t kPollUs = 50000;
+
+StatusOr<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument("password_file '" + path + "' cannot be read");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string pw = ss.str();
+  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+  return pw;
+}
+
+}  // namespace
+
+Uplink::Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_index,
+               Ring& ring, Clock& clock, TransportFactory factory)
+    : config_(config),
+      agent_(std::move(agent_id)),
+      index_(ring_index),
+      ring_(ring),
+      clock_(clock),
+      factory_(factory ? std::move(factory) : TransportFactory(NewPahoTransport)) {
+  stats_.name = config_.name;
+  stats_.url = RedactUrl(config_.url);
+}
+
+Uplink::~Uplink() {
+  Stop(0);
+  transport_.reset();  // its late callbacks still find this object whole
+}
+
+Status Uplink::Start() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_) return Internal("uplink " + config_.name + " started twice");
+  }
+  auto topic = TopicTemplate::Parse(config_.topic);
+  if (!topic.ok()) return InvalidArgument("upstream " + config_.name + ": topic: " + topic.status().message());
+  auto alert = TopicTemplate::Parse(config_.alert_topic);
+  if (!alert.ok()) return InvalidArgument("upstream " + config_.name + ": alert_topic: " + alert.status().message());
+  auto status = TopicTemplate::Parse(config_.status_topic);
+  if (!status.ok()) return InvalidArgument("upstream " + config_.name + ": status_topic: " + status.status().message());
+  if (status->varies()) {
+    return InvalidArgument("upstream " + config_.name + ": status_topic may only use {agent}");
+  }
+  if (config_.qos < 0 || config_.qos > 1) {
+    return InvalidArgument("upstream " + config_.name + ": qos must be 0 or 1");
+  }
+  topic_ = std::move(*topic);
+  alert_topic_ = std::move(*alert);
+  status->Expand(agent_, "", "", &status_topic_);
+
+  TransportOptions to;
+  to.url = config_.url;
+  to.client_id = config_.client_id.empty() ? agent_ : config_.client_id;
+  to.username = config_.username;
+  if (!config_.password_file.empty()) {
+    auto pw = ReadPasswordFile(config_.password_file);
+    if (!pw.ok()) return InvalidArgument("upstream " + config_.name + ": " + pw.status().message());
+    to.password = std::move(*pw);
+  }
+  to.tls.ca_file = config_.tls_ca_file;
+  to.tls.cert_file = config_.tls_cert_file;
+  to.tls.key_file = config_.tls_key_file;
+  to.tls.verify = config_.tls_verify;
+  to.keepalive_s = config_.keepalive_s;
+  to.connect_timeout_us = config_.connect_timeout_us;
+  to.max_inflight = std::max<size_t>(1, config_.max_inflight);
+  to.will_topic = status_topic_;
+  to.will_payload = "offline";
+  auto transport = factory_(to, this);
+  if (!transport.ok()) {
+    return Status(transport.status().code(),
+                  "upstream " + config_.name + ": " + transport.status().message());
+  }
+  auto reader = ring_.NewReader();
+  if (!reader.ok()) return reader.status();
+  transport_ = std::move(*transport);
+  reader_ = std::move(*reader);
+  if (config_.format == PayloadFormat::kFlatbuffers) {
+    batch_ = std::make_unique<BatchEncoder>(agent_);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    acked_seq_ = ring_.Cursor(index_);
+    started_ = true;
+    stats_.since_us = clock_.NowMonotonicUs();
+  }
+  rate_time_us_ = clock_.NowMonotonicUs();
+  thread_ = std::thread(&Uplink::Run, this);
+  return Status::Ok();
+}
+
+void Uplink::Stop(int64_t grace_us) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) return;
+    if (!stop_) {
+      stop_ = true;
+      stop_grace_us_ = grace_us;
+    }
+  }
+  cv_.notify_all();
+  // Serialises concurrent Stop() calls around the join.
+  static std::mutex join_mu;
+  std::lock_guard<std::mutex> join_lock(join_mu);
+  if (thread_.joinable()) thread_.join();
+}
+
+UplinkStats Uplink::Stats() const {
+  UplinkStats s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = stats_;
+    s.acked_seq = acked_seq_;
+  }
+  const uint64_t last = ring_.LastSeq();
+  s.backlog = last > s.acked_seq ? last - s.acked_seq : 0;
+  return s;
+}
+
+void Uplink::OnConnectionLost(const std::string& cause) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lost_ = true;
+    lost_cause_ = cause;
+  }
+  cv_.notify_all();
+}
+
+void Uplink::OnPublishAcked(uint64_t tag) {
+  if (tag == kStatusTag) return;
+  uint64_t advanced_to = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tag <= acked_seq_) return;
+    auto it = std::lower_bound(inflight_.begin(), inflight_.end(), tag,
+                               [](const InFlight& f, uint64_t t) { return f.last_seq < t; });
+    if (it == inflight_.end() || it->last_seq != tag) return;  // an earlier session's
+    it->acked = true;
+    while (!inflight_.empty() && inflight_.front().acked) {
+      acked_seq_ = inflight_.front().last_seq;
+      stats_.acked_events += inflight_.front().events;
+      inflight_.pop_front();
+      advanced_to = acked_seq_;
+    }
+  }
+  if (advanced_to != 0) {
+    ring_.Ack(index_, advanced_to);  // only moves forward, so order is moot
+    cv_.notify_all();
+  }
+}
+
+void Uplink::SetError(const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.last_error = error;
+}
+
+void Uplink::SleepUs(int64_t us) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::microseconds(us), [this] { return stop_; });
+}
+
+void Uplink::UpdateRates() {
+  const int64_t now = clock_.NowMonotonicUs();
+  const int64_t dt = now - rate_time_us_;
+  if (dt < 1000000) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.send_rate = static_cast<double>(stats_.sent_events - rate_sent_) * 1e6 / dt;
+  stats_.ack_rate = static_cast<double>(stats_.acked_events - rate_acked_) * 1e6 / dt;
+  rate_sent_ = stats_.sent_events;
+  rate_acked_ = stats_.acked_events;
+  rate_time_us_ = now;
+}
+
+void Uplink::Run() {
+  Backoff backoff(std::max<int64_t>(1000, config_.reconnect_min_us),
+                  std::max<int64_t>(config_.reconnect_min_us, config_.reconnect_max_us));
+  const std::string url = RedactUrl(config_.url);
+  bool ever_connected = false;
+  std::string last_logged;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+      lost_ = false;
+      lost_cause_.clear();
+      inflight_.clear();
+    }
+    Status st = transport_->Connect();
+    if (!st.ok()) {
+      const int64_t delay = backoff.NextDelayUs();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stats_.connect_failures++;
+        stats_.last_error = st.message();
+      }
+      const int n = backoff.failures();
+      if (st.message() != last_logged || (n & (n - 1)) == 0) {
+        LogWarn(kLog, config_.name + ": " + st.message() + "; retrying in " +
+                          std::to_string(delay / 1000) + "ms (attempt " + std::to_string(n) + ")");
+        last_logged = st.message();
+      }
+      SleepUs(delay);
+      continue;
+    }
+    backoff.Reset();
+    last_logged.clear();
+    LogInfo(kLog, config_.name + ": connected to " + url);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.connected = true;
+      stats_.since_us = clock_.NowMonotonicUs();
+      if (ever_connected) stats_.reconnects++;
+      read_after_ = acked_seq_;  // resend everything unacknowledged
+    }
+    ever_connected = true;
+    pending_.clear();
+    pending_pos_ = 0;
+
+    std::string why;
+    Status online = transport_->Publish(status_topic_, "online", 6, 1, true, kStatusTag);
+    if (online.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.publishes++;
+      why = "";
+    } else {
+      why = "publish online: " + online.message();
+    }
+    if (why.empty()) why = Session();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.connected = false;
+      stats_.since_us = clock_.NowMonotonicUs();
+      if (!why.empty()) stats_.last_error = why;
+    }
+    if (why.empty()) {  // Stop()
+      int64_t grace;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        grace = stop_grace_us_;
+      }
+      Drain(grace);
+      Status off = transport_->Publish(status_topic_, "offline", 7, 1, true, kStatusTag);
+      if (!off.ok()) LogDebug(kLog, config_.name + ": publish offline: " + off.message());
+      transport_->Disconnect(std::clamp<int64_t>(grace, 200000, 1000000));
+      LogInfo(kLog, config_.name + ": disconnected");
+      break;
+    }
+    LogWarn(kLog, config_.name + ": connection to " + url + " lost: " + why);
+    transport_->Disconnect(0);
+    SleepUs(backoff.NextDelayUs());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.connected = false;
+}
+
+std::string Uplink::Session() {
+  const size_t window = std::max<size_t>(1, config_.max_inflight);
+  for (;;) {
+    UpdateRates();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stop_) return "";
+      if (lost_) return lost_cause_.empty() ? "connection lost" : lost_cause_;
+      if (inflight_.size() >= window) {
+        cv_.wait_for(lock, std::chrono::microseconds(kPollUs),
+                     [&] { return stop_ || lost_ || inflight_.size() < window; });
+        continue;
+      }
+    }
+    const size_t available = pending_.size() - pending_pos_;
+    const size_t want = batch_ ? config_.batch_max_events : 1;
+    if (available < want && !Refill()) return "ring read failed";
+    if (pending_pos_ >= pending_.size()) {
+      ring_.WaitForCommit(read_after_, kPollUs);
+      continue;
+    }
+    std::string error;
+    if (!PublishNext(&error)) return error;
+  }
+}
+
+bool Uplink::Refill() {
+  if (pending_pos_ > 0) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(pending_pos_));
+    pending_pos_ = 0;
+  }
+  const size_t chunk =
+      batch_ ? std::max<size_t>(256, 2 * config_.batch_max_events)
+             : std::clamp<size_t>(config_.max_inflight, 64, 1024);
+  if (pending_.size() >= chunk) return true;
+  Status st = reader_->ReadAfter(read_after_, chunk - pending_.size(), &pending_);
+  if (!st.ok()) {
+    LogError(kLog, config_.name + ": ring read: " + st.ToString());
+    SetError("ring read: " + st.message());
+    return false;
+  }
+  if (!pending_.empty()) read_after_ = std::max(read_after_, pending_.back().seq);
+  return true;
+}
+
+bool Uplink::PublishNext(std::string* error) {
+  if (batch_) return PublishBatch(error);
+  const StoredEvent& e = pending_[pending_pos_++];
+  return PublishJson(e, error);
+}
+
+bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
+  Status st = EventToJson(agent_, e, &payload_);
+  if (!st.ok()) {
+    LogError(kLog, config_.name + ": skipping seq " + std::to_string(e.seq) + ": " + st.message());
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.corrupt_skipped++;
+    return true;
+  }
+  if (e.kind == static_cast<int>(EventKind::kAlert)) {
+    alert_topic_.Expand(agent_, e.sensor, e.sensor, &topic_buf_);
+  } else {
+    topic_.Expand(agent_, e.sensor, "", &topic_buf_);
+  }
+  {
+    // Registered before Publish: the ack may arrive before Publish returns.
+    std::lock_guard<std::mutex> lock(mu_);
+    inflight_.push_back({e.seq, 1, false});
+  }
+  st = transport_->Publish(topic_buf_, payload_.data(), payload_.size(), config_.qos, false,
+                           e.seq);
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!inflight_.empty() && inflight_.back().last_seq == e.seq) inflight_.pop_back();
+    *error = "publish: " + st.message();
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.sent_events++;
+    stats_.publishes++;
+  }
+  if (config_.qos == 0) OnPublishAcked(e.seq);  // QoS 0: acked on hand-off
+  return true;
+}
+
+bool Uplink::PublishBatch(std::string* error) {
+  batch_->Clear();
+  size_t corrupt = 0;
+  while (pending_pos_ < pending_.size() && batch_->count() < config_.batch_max_events) {
+    const StoredEvent& e = pending_[pending_pos_++];
+    if (!batch_->Add(e).ok()) {
+      LogError(kLog, config_.name + ": skipping seq " + std::to_string(e.seq) +
+                         ": body is not a valid Event");
+      ++corrupt;
+    }
+  }
+  if (corrupt > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.corrupt_skipped += corrupt;
+  }
+  if (batch_->count() == 0) return true;
+  batch_->Finish();
+  topic_.Expand(agent_, "batch", "batch", &topic_buf_);
+  const uint64_t tag = batch_->last_seq();
+  const auto events = static_cast<uint32_t>(batch_->count());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inflight_.push_back({tag, events, false});
+  }
+  Status st = transport_->Publish(topic_buf_, batch_->data(), batch_->size(), config_.qos,
+                                  false, tag);
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!inflight_.empty() && inflight_.back().last_seq == tag) inflight_.pop_back();
+    *error = "publish: " + st.message();
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.sent_events += events;
+    stats_.publishes++;
+  }
+  if (config_.qos == 0) OnPublishAcked(tag);
+  return true;
+}
+
+void Uplink::Drain(int64_t grace_us) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, grace_us)),
+               [this] { return inflight_.empty() || lost_; });
+}
+
+}  // namespace sluice

@@ -1,0 +1,204 @@
+// The Paho transport against a real Mosquitto on a free loopback port.
+#include "agent/transport.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
+#include "tests/support/mosquitto_broker.h"
+#include "tests/support/subscriber.h"
+#include "tests/support/support.h"
+#include "tests/support/tcp_proxy.h"
+
+namespace sluice {
+namespace {
+
+using testing::MosquittoBroker;
+using testing::ReceivedMessage;
+using testing::Subscriber;
+using testing::TcpProxy;
+
+class RecordingListener : public TransportListener {
+ public:
+  void OnConnectionLost(const std::string& cause) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    lost_++;
+    cause_ = cause;
+    cv_.notify_all();
+  }
+  void OnPublishAcked(uint64_t tag) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    acked_.insert(tag);
+    cv_.notify_all();
+  }
+  bool WaitAcked(size_t n, int64_t timeout_us) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::microseconds(timeout_us),
+                        [&] { return acked_.size() >= n; });
+  }
+  bool WaitLost(int64_t timeout_us) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::microseconds(timeout_us), [&] { return lost_ > 0; });
+  }
+  std::set<uint64_t> acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  int lost() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lost_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<uint64_t> acked_;
+  int lost_ = 0;
+  std::string cause_;
+};
+
+TransportOptions Options(const std::string& url) {
+  TransportOptions o;
+  o.url = url;
+  o.client_id = "transport-test";
+  o.keepalive_s = 5;
+  o.connect_timeout_us = 3000000;
+  o.max_inflight = 256;
+  return o;
+}
+
+TEST_CASE("URLs are normalised for Paho", "[transport]") {
+  bool tls = true;
+  CHECK(NormalizeBrokerUrl("mqtt://h:1", &tls).value() == "tcp://h:1");
+  CHECK(!tls);
+  CHECK(NormalizeBrokerUrl("tcp://127.0.0.1", &tls).value() == "tcp://127.0.0.1:1883");
+  CHECK(NormalizeBrokerUrl("mqtts://broker.example.com", &tls).value() ==
+        "ssl://broker.example.com:8883");
+  CHECK(tls);
+  CHECK(NormalizeBrokerUrl("ssl://h:8884/", &tls).value() == "ssl://h:8884");
+  CHECK(NormalizeBrokerUrl("http://h:1", &tls).status().code() == StatusCode::kInvalidArgument);
+  CHECK(!NormalizeBrokerUrl("h:1", &tls).ok());
+  CHECK(!NormalizeBrokerUrl("mqtt://", &tls).ok());
+  CHECK(!NormalizeBrokerUrl("mqtt://h:99999", &tls).ok());
+  CHECK(!NormalizeBrokerUrl("mqtt://h:x", &tls).ok());
+  CHECK(!NormalizeBrokerUrl("mqtt://u:secret@h:1", &tls).ok());
+  CHECK(NormalizeBrokerUrl("mqtt://u:secret@h:1", &tls).status().message().find("secret") ==
+        std::string::npos);
+  CHECK(RedactUrl("mqtt://u:secret@h:1") == "mqtt://***@h:1");
+}
+
+TEST_CASE("bad URL and refused connection become Status", "[transport]") {
+  RecordingListener listener;
+  auto bad = NewPahoTransport(Options("http://127.0.0.1:1"), &listener);
+  CHECK(bad.status().code() == StatusCode::kInvalidArgument);
+
+  const int port = testing::FreeLoopbackPort();  // nothing listens there
+  auto t = NewPahoTransport(Options("mqtt://127.0.0.1:" + std::to_string(port)), &listener);
+  REQUIRE(t.ok());
+  Status st = (*t)->Connect();
+  CHECK(st.code() == StatusCode::kUnavailable);
+  CHECK(st.message().find("127.0.0.1") != std::string::npos);
+  CHECK(!(*t)->IsConnected());
+  CHECK(!(*t)->Publish("a", "x", 1, 1, false, 1).ok());
+  (*t)->Disconnect(0);
+}
+
+TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[transport]") {
+  MosquittoBroker broker;
+  std::string err;
+  REQUIRE(broker.Start(&err));
+  Subscriber sub(broker.url(), "t/#");
+  REQUIRE(sub.Start(&err));
+
+  RecordingListener listener;
+  auto t = NewPahoTransport(Options("mqtt://127.0.0.1:" + std::to_string(broker.port())),
+                            &listener);
+  REQUIRE(t.ok());
+  Transport& tr = **t;
+  REQUIRE(tr.Connect().ok());
+  CHECK(tr.IsConnected());
+
+  // More than Paho's default maxBufferedMessages (100), paced by a window of
+  // max_inflight as the uplink does.
+  const uint64_t kN = 3000;
+  const int64_t t0 = testing::MonoNowUs();
+  for (uint64_t i = 1; i <= kN; ++i) {
+    while (i > 256 && listener.acked().size() + 256 < i) {
+      REQUIRE(listener.WaitAcked(i - 256, 5000000));
+    }
+    const std::string payload = std::to_string(i);
+    Status st = tr.Publish("t/" + std::to_string(i % 4), payload.data(), payload.size(), 1,
+                           false, 1000 + i);
+    REQUIRE(st.ok());
+  }
+  REQUIRE(listener.WaitAcked(kN, 20000000));
+  const int64_t dt = testing::MonoNowUs() - t0;
+  WARN("transport: " << kN << " QoS 1 publishes acked in " << dt / 1000 << " ms ("
+                     << (kN * 1000000 / std::max<int64_t>(1, dt)) << " msg/s)");
+  auto acked = listener.acked();
+  CHECK(*acked.begin() == 1001);
+  CHECK(*acked.rbegin() == 1000 + kN);
+  REQUIRE(sub.WaitForCount(kN, 20000000));
+
+  // QoS 0 is acked on hand-off.
+  REQUIRE(tr.Publish("t/q0", "z", 1, 0, false, 99).ok());
+  CHECK(listener.WaitAcked(kN + 1, 5000000));
+
+  tr.Disconnect(1000000);
+  CHECK(!tr.IsConnected());
+  CHECK(listener.lost() == 0);  // a requested disconnect is not a loss
+
+  // Connect again on the same transport.
+  REQUIRE(tr.Connect().ok());
+  REQUIRE(tr.Publish("t/again", "y", 1, 1, false, 5).ok());
+  CHECK(listener.WaitAcked(kN + 2, 5000000));
+  tr.Disconnect(1000000);
+}
+
+TEST_CASE("the retained will is delivered when the link is cut", "[transport]") {
+  MosquittoBroker broker;
+  std::string err;
+  REQUIRE(broker.Start(&err));
+  TcpProxy proxy(broker.port());
+  REQUIRE(proxy.Start());
+
+  RecordingListener listener;
+  TransportOptions o = Options(proxy.url());
+  o.will_topic = "status/gw";
+  auto t = NewPahoTransport(o, &listener);
+  REQUIRE(t.ok());
+  REQUIRE((*t)->Connect().ok());
+  REQUIRE((*t)->Publish("status/gw", "online", 6, 1, true, 1).ok());
+  REQUIRE(listener.WaitAcked(1, 5000000));
+
+  Subscriber sub(broker.url(), "status/#");
+  REQUIRE(sub.Start(&err));
+  REQUIRE(sub.WaitFor([](const std::vector<ReceivedMessage>& m) {
+    return !m.empty() && m.back().payload == "online" && m.back().retained;
+  }, 5000000));
+
+  proxy.Cut();  // the broker sees the client vanish without DISCONNECT
+  REQUIRE(sub.WaitFor([](const std::vector<ReceivedMessage>& m) {
+    return !m.empty() && m.back().payload == "offline" && m.back().topic == "status/gw";
+  }, 10000000));
+  CHECK(listener.WaitLost(20000000));  // keepalive 5 s notices it at the latest
+  CHECK(!(*t)->IsConnected());
+
+  // A later subscriber gets the retained offline.
+  Subscriber late(broker.url(), "status/#");
+  REQUIRE(late.Start(&err));
+  REQUIRE(late.WaitForCount(1, 5000000));
+  CHECK(late.Messages()[0].payload == "offline");
+  CHECK(late.Messages()[0].retained);
+
+  // After Restore the same transport connects again.
+  REQUIRE(proxy.Restore());
+  REQUIRE((*t)->Connect().ok());
+  (*t)->Disconnect(1000000);
+}
+
+}  // namespace
+}  // namespace sluice
