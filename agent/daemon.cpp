@@ -53,25 +53,14 @@ Status MakeDirs(const std::string& path) {
   return Status::Ok();
 }
 
-// Reads every common driver param (scale, offset, deadband, heartbeat)
-// into the spec, then lets the registry build and validate the driver.
+// Reads the params every driver takes (scale, offset, deadband,
+// heartbeat) into the spec, then lets the registry build and validate the
+// driver.
 StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& file, const SensorConfig& sc,
                                              DriverContext& ctx, SensorSpec* spec) {
   *spec = sc.spec;
   Params params(file, sc.spec.name, sc.params, sc.line, sc.column);
-  auto scale = params.Number("scale", 1.0);
-  if (!scale.ok()) return scale.status();
-  auto offset = params.Number("offset", 0.0);
-  if (!offset.ok()) return offset.status();
-  auto deadband = params.Number("deadband", 0.0);
-  if (!deadband.ok()) return deadband.status();
-  if (*deadband < 0) return params.ErrorAt("deadband", "param \"deadband\" must not be negative");
-  auto heartbeat = params.Duration("heartbeat", 0);
-  if (!heartbeat.ok()) return heartbeat.status();
-  spec->scale = *scale;
-  spec->offset = *offset;
-  spec->deadband = *deadband;
-  spec->heartbeat_us = *heartbeat;
+  SLUICE_RETURN_IF_ERROR(ApplyCommonParams(params, spec));
   return DriverRegistry::Builtin().Create(*spec, params, ctx);
 }
 
