@@ -55,13 +55,18 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 
   ~PahoTransport() override {
     Disconnect(0);
-    if (client_) {
-      try {
-        client_->disable_callbacks();
-      } catch (const mqtt::exception&) {
-      }
-      client_.reset();  // no Paho callback reaches this object after this
+    DestroyClient();
+  }
+
+  void DestroyClient() {
+    if (!client_) return;
+    disconnecting_ = true;
+    try {
+      if (client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::seconds(2));
+      client_->disable_callbacks();
+    } catch (const mqtt::exception&) {
     }
+    client_.reset();  // no Paho callback for this client runs after this
   }
 
   Status Init() {
@@ -88,6 +93,14 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
   }
 
   Status Connect() override {
+    // A fresh Paho client per connection: an old client may still hold
+    // publish commands queued before the loss, which it would send on the
+    // new connection ahead of the uplink's resend, breaking seq order.
+    if (used_) {
+      DestroyClient();
+      SLUICE_RETURN_IF_ERROR(Init());
+    }
+    used_ = true;
     mqtt::connect_options co;
     co.set_mqtt_version(MQTTVERSION_3_1_1);
     co.set_clean_session(true);
@@ -146,6 +159,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 
   Status Publish(const std::string& topic, const void* payload, size_t size, int qos,
                  bool retained, uint64_t tag) override {
+    if (!client_) return Unavailable("publish: not connected");
     try {
       auto msg = std::make_shared<TaggedMessage>(TopicRef(topic), payload, size, qos,
                                                  retained, tag);
@@ -204,6 +218,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
   TransportListener* const listener_;
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> disconnecting_{false};
+  bool used_ = false;  // Connect() was called on client_
   std::mutex tls_error_mu_;
   std::string tls_error_;  // set by Paho's TLS callback during Connect
   std::mutex topics_mu_;

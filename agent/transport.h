@@ -58,7 +58,9 @@ class Transport {
   // or the socket's reason.
   virtual Status Connect() = 0;
   // Queues one message; never blocks on the network. An error means it was
-  // not queued (not connected, too many in flight). Thread-safe.
+  // not queued (not connected, too many in flight). Safe against concurrent
+  // Publish calls, but not against a concurrent Connect/Disconnect (one
+  // uplink thread drives a transport).
   virtual Status Publish(const std::string& topic, const void* payload,
                          size_t size, int qos, bool retained, uint64_t tag) = 0;
   // Disconnects, waiting up to timeout_us for queued messages. Idempotent.

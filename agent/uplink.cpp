@@ -356,7 +356,6 @@ bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
     stats_.sent_events++;
     stats_.publishes++;
   }
-  if (config_.qos == 0) OnPublishAcked(e.seq);  // QoS 0: acked on hand-off
   return true;
 }
 
@@ -397,7 +396,6 @@ bool Uplink::PublishBatch(std::string* error) {
     stats_.sent_events += events;
     stats_.publishes++;
   }
-  if (config_.qos == 0) OnPublishAcked(tag);
   return true;
 }
 

@@ -1,13 +1,15 @@
 #include "tests/support/mosquitto_broker.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <utility>
 
 namespace sluice {
 namespace testing {
 
-MosquittoBroker::MosquittoBroker(Options options) : options_(std::move(options)) {}
+MosquittoBroker::MosquittoBroker(Options options)
+    : options_(std::move(options)), port_(options_.port > 0 ? options_.port : -1) {}
 
 MosquittoBroker::~MosquittoBroker() { Stop(); }
 
@@ -27,6 +29,9 @@ bool MosquittoBroker::Start(std::string* error) {
     std::string conf;
     conf += "listener " + std::to_string(port_) + " 127.0.0.1\n";
     conf += "allow_anonymous true\n";
+    // Started as root, mosquitto drops to user `mosquitto`, which cannot
+    // write its log or persistence file into our private temp dir.
+    if (geteuid() == 0) conf += "user root\n";
     // The default (1000) silently drops QoS 1 messages for a subscriber that
     // falls behind: a loss test would then measure the broker, not Sluice.
     conf += "max_queued_messages 0\n";

@@ -20,6 +20,7 @@ class MosquittoBroker {
     bool persistence = false;   // on: in the temp dir, saved on SIGTERM
     std::string extra_config;   // appended verbatim (e.g. TLS listeners)
     std::string binary = "/usr/sbin/mosquitto";
+    int port = 0;               // 0: a free loopback port
   };
 
   MosquittoBroker() : MosquittoBroker(Options()) {}
