@@ -67,25 +67,78 @@ Status SeqReservation::Cover(uint64_t seq) {
 }
 
 Status SeqReservation::Write(uint64_t value) {
-  std::string tmp = path_ + ".tmp";
+  SLUICE_RETURN_IF_ERROR(WriteFileDurably(dir_, path_, std::to_string(value) + "\n"));
+  reserved_ = value;
+  return Status::Ok();
+}
+
+Status WriteFileDurably(const std::string& dir, const std::string& path,
+                        const std::string& content) {
+  std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return IoError(Errno("open " + tmp));
-  Status s = WriteAll(fd, std::to_string(value) + "\n");
+  Status s = WriteAll(fd, content);
   if (s.ok() && ::fsync(fd) != 0) s = IoError(Errno("fsync " + tmp));
   if (::close(fd) != 0 && s.ok()) s = IoError(Errno("close " + tmp));
-  if (s.ok() && ::rename(tmp.c_str(), path_.c_str()) != 0) {
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     s = IoError(Errno("rename " + tmp));
   }
   if (!s.ok()) {
     ::unlink(tmp.c_str());
     return s;
   }
-  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return IoError(Errno("open " + dir_));
-  if (::fsync(dfd) != 0) s = IoError(Errno("fsync " + dir_));
-  if (::close(dfd) != 0 && s.ok()) s = IoError(Errno("close " + dir_));
-  if (s.ok()) reserved_ = value;
+  return FsyncDir(dir);
+}
+
+Status FsyncDir(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return IoError(Errno("open " + dir));
+  Status s;
+  if (::fsync(dfd) != 0) s = IoError(Errno("fsync " + dir));
+  if (::close(dfd) != 0 && s.ok()) s = IoError(Errno("close " + dir));
   return s;
+}
+
+RunMarker::RunMarker(std::string data_dir)
+    : dir_(std::move(data_dir)), path_(dir_ + "/buffer.run") {}
+
+std::string RunMarker::BootId() {
+  int fd = ::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[64];
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return "";
+  std::string id(buf, static_cast<size_t>(n));
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+Status RunMarker::Check(bool* machine_went_down) {
+  *machine_went_down = false;
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return IoError(Errno("open " + path_));
+  }
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n < 0) return IoError(Errno("read " + path_));
+  std::string previous(buf, static_cast<size_t>(n));
+  while (!previous.empty() && previous.back() == '\n') previous.pop_back();
+  std::string current = BootId();
+  // An empty or unreadable marker after a crash mid-write counts as a
+  // reboot only if we know the current boot id differs.
+  *machine_went_down = !current.empty() && previous != current;
+  return Status::Ok();
+}
+
+Status RunMarker::Create() { return WriteFileDurably(dir_, path_, BootId() + "\n"); }
+
+Status RunMarker::Remove() {
+  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return IoError(Errno("unlink " + path_));
+  return Status::Ok();
 }
 
 }  // namespace sluice

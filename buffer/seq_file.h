@@ -19,6 +19,12 @@
 
 namespace sluice {
 
+// Replaces `path` with `content` atomically and durably: tmp file, fsync,
+// rename, fsync of `dir`.
+Status WriteFileDurably(const std::string& dir, const std::string& path,
+                        const std::string& content);
+Status FsyncDir(const std::string& dir);
+
 class SeqReservation {
  public:
   static constexpr uint64_t kBlock = 1000000;
@@ -41,6 +47,35 @@ class SeqReservation {
   std::string dir_;
   std::string path_;
   uint64_t reserved_ = 0;
+};
+
+// The run marker `data_dir/buffer.run`: the kernel's boot id, written
+// (and fsynced) when the writer opens the database and removed after a
+// clean close. Found at open with a different boot id, it means the last
+// run ended with the machine going down (power loss, reset) rather than a
+// stop or a process crash. With durability off/normal such an end may have
+// lost the last commits, and seqs from them may already be upstream, so the
+// writer then continues above the reservation instead of reusing them.
+// Not thread-safe: the writer's open and close only.
+class RunMarker {
+ public:
+  explicit RunMarker(std::string data_dir);
+
+  // Reads the previous marker: *machine_went_down is true when one exists
+  // with a boot id other than the current one.
+  Status Check(bool* machine_went_down);
+  // Writes the marker for this run.
+  Status Create();
+  // Removes it (a clean close).
+  Status Remove();
+
+  // The kernel's boot id (/proc/sys/kernel/random/boot_id), or "" if
+  // unavailable (then no reboot can be detected).
+  static std::string BootId();
+
+ private:
+  std::string dir_;
+  std::string path_;
 };
 
 }  // namespace sluice

@@ -39,6 +39,7 @@ Writer::Writer(const RingOptions& options, Clock& clock)
     : options_(options),
       clock_(clock),
       seq_(options.data_dir),
+      run_(options.data_dir),
       full_log_(LogLevel::kWarn, "buffer", 10000000, clock),
       fail_log_(LogLevel::kError, "buffer", 10000000, clock) {}
 
@@ -92,6 +93,21 @@ Status Writer::Init(bool created, uint64_t quarantined) {
                           std::to_string(state_.txn.next_seq));
     force_ = true;
   }
+  bool machine_went_down = false;
+  SLUICE_RETURN_IF_ERROR(run_.Check(&machine_went_down));
+  if (machine_went_down && options_.durability != Durability::kFull &&
+      seq_.reserved() >= state_.txn.next_seq) {
+    // The last run ended with the machine going down: with synchronous
+    // OFF/NORMAL its last commits may be lost while their seqs already
+    // reached an upstream. Never hand them out again.
+    state_.txn.next_seq = seq_.reserved() + 1;
+    LogWarn("buffer", "the previous run ended with the machine going down (power loss or "
+                      "reset) with durability below full; continuing at seq " +
+                          std::to_string(state_.txn.next_seq) +
+                          " so that no seq that may have been sent is reused");
+    force_ = true;
+  }
+  SLUICE_RETURN_IF_ERROR(run_.Create());
   if (quarantined > state_.corrupt_recoveries) {
     state_.corrupt_recoveries = quarantined;
     force_ = true;
@@ -431,6 +447,10 @@ Status Writer::Rollback() {
 }
 
 Status Writer::Close() {
+  if (db_.get() != nullptr) {
+    // Best effort: a reader still open keeps part of the WAL.
+    sqlite3_exec(db_.get(), "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  }
   Status s;
   for (sql::Stmt* st : {&begin_, &commit_, &rollback_, &insert_, &scan_,
                         &delete_range_, &meta_, &cursor_, &counter_, &first_}) {
@@ -438,7 +458,9 @@ Status Writer::Close() {
     if (s.ok()) s = f;
   }
   Status c = db_.Close();
-  return s.ok() ? c : s;
+  if (s.ok()) s = c;
+  if (s.ok()) s = run_.Remove();
+  return s;
 }
 
 }  // namespace sluice

@@ -62,7 +62,9 @@ class Writer {
   const WriterState& state() const { return state_; }
   uint64_t last_seq() const { return state_.txn.next_seq - 1; }
 
-  // Finalizes statements and closes the connection.
+  // Checkpoints and truncates the WAL (best effort: readers may hold it),
+  // finalizes statements, closes the connection and, if all of that
+  // succeeded, removes the run marker (a clean close).
   Status Close();
 
  private:
@@ -85,6 +87,7 @@ class Writer {
   RingOptions options_;
   Clock& clock_;
   SeqReservation seq_;
+  RunMarker run_;
   sql::Db db_;
   WriterState state_;
   std::vector<uint64_t> saved_unsent_;   // evicted_unsent as persisted

@@ -2,6 +2,8 @@
 // the seq high-water mark across a replaced database.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include "buffer/ring.h"
@@ -229,6 +231,75 @@ TEST_CASE("the integrity check is time-boxed: past the budget, accepted",
   CHECK(ring->LastSeq() == 2000);
   CHECK(ring->Stats().corrupt_recoveries == 0);
   CHECK(ring->Stats().events == 2000);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_CASE("a run that ended with the machine going down never reuses a seq",
+          "[recovery]") {
+  REQUIRE_FALSE(RunMarker::BootId().empty());
+  auto durability = GENERATE(Durability::kNormal, Durability::kFull);
+  testing::TempDir dir;
+  FakeClock clock;
+  RingOptions o = testing::Options(dir.path());
+  o.durability = durability;
+  {
+    auto ring = Ring::Open(o, clock);
+    REQUIRE(ring.ok());
+    for (int i = 0; i < 10; ++i) REQUIRE((*ring)->Append(testing::MakeReading(i), 0).ok());
+    REQUIRE((*ring)->Flush().ok());
+    // The marker exists while the ring is open...
+    CHECK(testing::FileSize(dir.path() + "/buffer.run") > 0);
+    REQUIRE((*ring)->Stop().ok());
+  }
+  // ...and a clean stop removes it: the next start continues exactly.
+  CHECK(::access((dir.path() + "/buffer.run").c_str(), F_OK) != 0);
+  {
+    auto ring = Ring::Open(o, clock);
+    REQUIRE(ring.ok());
+    CHECK((*ring)->LastSeq() == 10);
+    REQUIRE((*ring)->Stop().ok());
+  }
+  // A marker from another boot: the machine went down while running.
+  std::ofstream(dir.path() + "/buffer.run") << "00000000-0000-0000-0000-000000000000\n";
+  SeqReservation reservation(dir.path());
+  REQUIRE(reservation.Load().ok());
+  const uint64_t reserved = reservation.reserved();
+  REQUIRE(reserved >= 10);
+  auto ring = Ring::Open(o, clock);
+  REQUIRE(ring.ok());
+  if (durability == Durability::kFull) {
+    CHECK((*ring)->LastSeq() == 10);  // fsynced commits: nothing was lost
+  } else {
+    CHECK((*ring)->LastSeq() == reserved);  // continues above the reservation
+  }
+  REQUIRE((*ring)->Append(testing::MakeReading(11), 0).ok());
+  REQUIRE((*ring)->Flush().ok());
+  CHECK((*ring)->LastSeq() == (durability == Durability::kFull ? 11 : reserved + 1));
+  REQUIRE((*ring)->Stop().ok());
+}
+
+TEST_CASE("a process crash (same boot) continues exactly", "[recovery]") {
+  testing::TempDir dir;
+  FakeClock clock;
+  RingOptions o = testing::Options(dir.path());
+  {
+    auto ring = Ring::Open(o, clock);
+    REQUIRE(ring.ok());
+    REQUIRE((*ring)->Append(testing::MakeReading(1), 0).ok());
+    REQUIRE((*ring)->Flush().ok());
+    REQUIRE((*ring)->Stop().ok());
+  }
+  // A crash leaves the marker of this boot behind.
+  std::ofstream(dir.path() + "/buffer.run") << RunMarker::BootId() << "\n";
+  auto ring = Ring::Open(o, clock);
+  REQUIRE(ring.ok());
+  CHECK((*ring)->LastSeq() == 1);
+  REQUIRE((*ring)->Stop().ok());
 }
 
 }  // namespace
