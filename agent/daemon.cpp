@@ -161,6 +161,8 @@ void Daemon::Shutdown() {
     stoppers.emplace_back([up, grace] { up->Stop(grace); });
   }
   for (auto& t : stoppers) t.join();
+  // Their read connections close with them, so the WAL can be truncated.
+  uplinks_.clear();
   // 4. Save cursors and close.
   if (ring_) {
     Status st = ring_->Stop();
