@@ -408,27 +408,5 @@ TEST_CASE("QoS 0: delivered and acked on hand-off", "[uplink]") {
   up.Stop(1000000);
 }
 
-TEST_CASE("JSON drain rate (informational)", "[uplink][rate]") {
-  MosquittoBroker broker;
-  std::string err;
-  REQUIRE(broker.Start(&err));
-  Subscriber sub(broker.url(), "sluice/#");
-  REQUIRE(sub.Start(&err));
-  RingFixture rf;
-  const uint64_t kN = 30000;
-  rf.Append(static_cast<int>(kN));
-  UpstreamConfig cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
-  cfg.max_inflight = 256;
-  Uplink up(cfg, kAgent, 0, *rf.ring, SystemClock::Get());
-  REQUIRE(up.Start().ok());
-  const int64_t t0 = testing::MonoNowUs();
-  REQUIRE(testing::WaitUntil([&] { return rf.ring->Cursor(0) == kN; }, 60000000, 2000));
-  const int64_t dt = testing::MonoNowUs() - t0;
-  WARN("json QoS 1 drain: " << kN << " events acked in " << dt / 1000 << " ms = "
-                            << kN * 1000000 / std::max<int64_t>(dt, 1) << " events/s");
-  REQUIRE(WaitAllSeqs(sub, kN, 30000000));
-  up.Stop(1000000);
-}
-
 }  // namespace
 }  // namespace sluice

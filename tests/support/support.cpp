@@ -120,3 +120,11 @@ int64_t MonoNowUs() {
 
 }  // namespace testing
 }  // namespace sluice
+
+// LeakSanitizer: Paho C (1.3.12) leaks the stored publications of QoS 1
+// messages still in flight when a client that lost its connection is
+// destroyed (about 200 bytes each). That is Paho's, reported in the uplink's
+// notes; our own allocations stay checked.
+extern "C" const char* __lsan_default_suppressions() {  // NOLINT
+  return "leak:libpaho-mqtt3as.so\n";
+}
