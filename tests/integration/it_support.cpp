@@ -247,6 +247,7 @@ void SeqTracker::Feed(const std::vector<ReceivedMessage>& messages) {
     if (++c > 1) {
       ++duplicates_;
       dup_index_.push_back(next_);
+      dup_seq_.push_back(e.seq);
       if (payload_[e.seq] != m.payload) ++reused_;
       continue;
     }
@@ -280,6 +281,20 @@ std::vector<uint64_t> SeqTracker::Missing(uint64_t lo, uint64_t hi) const {
 uint64_t SeqTracker::DuplicatesFrom(size_t from, size_t to) const {
   return static_cast<uint64_t>(std::count_if(dup_index_.begin(), dup_index_.end(),
                                              [&](size_t i) { return i >= from && i < to; }));
+}
+
+std::string SeqTracker::DuplicateRanges(size_t max_ranges) const {
+  std::string out;
+  size_t ranges = 0;
+  for (size_t i = 0; i < dup_seq_.size() && ranges < max_ranges;) {
+    size_t j = i;
+    while (j + 1 < dup_seq_.size() && dup_seq_[j + 1] == dup_seq_[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(dup_seq_[i]) + "-" +
+           std::to_string(dup_seq_[j]) + " (msg " + std::to_string(dup_index_[i]) + ")";
+    ++ranges;
+    i = j + 1;
+  }
+  return out;
 }
 
 int ConnectUnix(const std::string& path) {

@@ -130,6 +130,8 @@ class SeqTracker {
   uint64_t reused() const { return reused_; }  // same seq, other payload
   const std::map<uint64_t, EventJson>& events() const { return events_; }
   size_t fed() const { return next_; }
+  // "a-b xN" ranges of duplicated seqs in arrival order (diagnostics).
+  std::string DuplicateRanges(size_t max_ranges = 12) const;
 
  private:
   std::string status_topic_;
@@ -138,6 +140,7 @@ class SeqTracker {
   std::map<uint64_t, std::string> payload_;
   std::map<uint64_t, EventJson> events_;
   std::vector<size_t> dup_index_;
+  std::vector<uint64_t> dup_seq_;
   uint64_t last_first_ = 0;
   uint64_t duplicates_ = 0, out_of_order_ = 0, bad_ = 0, reused_ = 0;
 };
