@@ -345,7 +345,8 @@ TEST_CASE("broker down at start: readings are buffered, then delivered", "[integ
   CHECK(db.max_seq == static_cast<uint64_t>(kLines));
   CHECK(db.cursor == 0);
   CHECK(d.Alive());
-  CHECK(d.Log().find("WARN uplink") != std::string::npos);
+  // The uplink reports the dead broker and keeps retrying.
+  CHECK(WaitUntil([&] { return d.Log().find("WARN uplink") != std::string::npos; }, 10000000));
 
   REQUIRE(broker.Start(&err));
   Subscriber sub(so);
