@@ -72,8 +72,14 @@ bool MosquittoBroker::Start(std::string* error) {
 }
 
 void MosquittoBroker::Stop() {
-  if (process_.running()) process_.Terminate(5000000);
+  if (!process_.running()) return;
+  process_.Kill(SIGCONT);  // a paused broker would only die by SIGKILL
+  process_.Terminate(5000000);
 }
+
+void MosquittoBroker::Pause() { process_.Kill(SIGSTOP); }
+
+void MosquittoBroker::Resume() { process_.Kill(SIGCONT); }
 
 void MosquittoBroker::Kill() {
   if (!process_.running()) return;

@@ -37,6 +37,10 @@ class MosquittoBroker {
   void Kill();
   // Stop() then Start() on the same port.
   bool Restart(std::string* error = nullptr);
+  // SIGSTOP / SIGCONT: a paused broker keeps its sockets open but reads and
+  // acknowledges nothing (messages stay in flight). Stop() resumes first.
+  void Pause();
+  void Resume();
 
   bool running() const { return process_.running(); }
   int port() const { return port_; }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +16,12 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// From <sanitizer/allocator_interface.h>, which Debian's GCC does not ship.
+extern "C" size_t __sanitizer_get_current_allocated_bytes(void);  // NOLINT
+#define SLUICE_SANITIZER_ALLOCATOR 1
+#endif
 
 namespace sluice {
 namespace testing {
@@ -112,6 +119,15 @@ bool WriteFile(const std::string& path, const std::string& data) {
   return static_cast<bool>(out.flush());
 }
 
+size_t HeapInUseBytes() {
+#ifdef SLUICE_SANITIZER_ALLOCATOR
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+#endif
+}
+
 int64_t MonoNowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -121,10 +137,14 @@ int64_t MonoNowUs() {
 }  // namespace testing
 }  // namespace sluice
 
-// LeakSanitizer: Paho C (1.3.12) leaks the stored publications of QoS 1
-// messages still in flight when a client that lost its connection is
-// destroyed (about 200 bytes each). That is Paho's, reported in the uplink's
-// notes; our own allocations stay checked.
+// LeakSanitizer: Paho C 1.3.12 leaks each QoS 1 PUBLISH command that is
+// still queued (handed to MQTTAsync_send, not yet written) when a client that
+// lost its connection is destroyed: the command, its topic and payload
+// copies and Paho's heap-tracking nodes, all allocated under MQTTAsync_send.
+// Not fixed yet (see agent_reconnect_memory_test "[memory]"). Matched by
+// module: Debian's Paho has no frame pointers, so with ASan's default fast
+// unwinder the stack ends at the first Paho frame and `leak:MQTTAsync_send`
+// would not match. Our own allocations stay checked.
 extern "C" const char* __lsan_default_suppressions() {  // NOLINT
   return "leak:libpaho-mqtt3as.so\n";
 }

@@ -52,6 +52,11 @@ std::string SourceDir();
 std::string ReadFile(const std::string& path);
 bool WriteFile(const std::string& path, const std::string& data);
 
+// Bytes of heap currently allocated by this process: the sanitizer
+// allocator's count under ASan/TSan, else glibc's mallinfo2() (in-use chunks
+// plus mmapped ones). For "does memory grow with N" checks, not absolutes.
+size_t HeapInUseBytes();
+
 // Monotonic microseconds (tests only; production code takes a Clock).
 int64_t MonoNowUs();
 
