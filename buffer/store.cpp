@@ -213,9 +213,8 @@ Status OpenChecked(const std::string& data_dir, Clock& clock,
   SLUICE_RETURN_IF_ERROR(
       db->Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   sqlite3_busy_timeout(db->get(), 5000);
-  std::string mode;
-  SLUICE_RETURN_IF_ERROR(QueryText(db->get(), "PRAGMA journal_mode=WAL", &mode));
-  if (mode != "wal") return IoError("cannot enable WAL (journal_mode " + mode + ")");
+  // Check before anything writes to the file, so that a corrupt one is set
+  // aside exactly as it was found.
   if (!*created) {
     bool completed = false;
     SLUICE_RETURN_IF_ERROR(QuickCheck(db->get(), clock, budget_us, &completed));
@@ -225,6 +224,9 @@ Status OpenChecked(const std::string& data_dir, Clock& clock,
                             " ms); accepting buffer.db unchecked");
     }
   }
+  std::string mode;
+  SLUICE_RETURN_IF_ERROR(QueryText(db->get(), "PRAGMA journal_mode=WAL", &mode));
+  if (mode != "wal") return IoError("cannot enable WAL (journal_mode " + mode + ")");
   return Migrate(db->get());
 }
 

@@ -40,6 +40,8 @@ Writer::Writer(const RingOptions& options, Clock& clock)
       clock_(clock),
       seq_(options.data_dir),
       run_(options.data_dir),
+      disk_(options.data_dir),
+      cap_bytes_(options.max_bytes),
       full_log_(LogLevel::kWarn, "buffer", 10000000, clock),
       fail_log_(LogLevel::kError, "buffer", 10000000, clock) {}
 
@@ -84,6 +86,7 @@ StatusOr<std::unique_ptr<Writer>> Writer::Open(const RingOptions& options,
 }
 
 Status Writer::Init(bool created, uint64_t quarantined) {
+  SLUICE_RETURN_IF_ERROR(SizeForDisk());
   SLUICE_RETURN_IF_ERROR(Prepare());
   SLUICE_RETURN_IF_ERROR(LoadState());
   if (created && seq_.reserved() >= state_.txn.next_seq) {
@@ -220,8 +223,7 @@ Status Writer::LoadState() {
 }
 
 bool Writer::OverLimits() const {
-  return state_.txn.events > options_.max_events ||
-         state_.txn.bytes > options_.max_bytes;
+  return state_.txn.events > options_.max_events || state_.txn.bytes > cap_bytes_;
 }
 
 bool Writer::NeedsCommit(const std::vector<uint64_t>& acked) const {
@@ -231,21 +233,51 @@ bool Writer::NeedsCommit(const std::vector<uint64_t>& acked) const {
 
 Status Writer::Commit(std::vector<Record>* batch,
                       const std::vector<uint64_t>& acked) {
+  if (batch->size() <= max_txn_rows_) return CommitChunk(batch, acked);
+  // A transaction's pages pass through the WAL before a checkpoint moves
+  // them into buffer.db: bound it so that the WAL fits beside the file.
+  Status first_error;
+  std::vector<Record> chunk;
+  for (size_t i = 0; i < batch->size(); i += max_txn_rows_) {
+    size_t end = std::min(batch->size(), i + max_txn_rows_);
+    chunk.assign(std::make_move_iterator(batch->begin() + static_cast<ptrdiff_t>(i)),
+                 std::make_move_iterator(batch->begin() + static_cast<ptrdiff_t>(end)));
+    Status s = CommitChunk(&chunk, acked);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+Status Writer::CommitChunk(std::vector<Record>* batch, const std::vector<uint64_t>& acked) {
   Status s;
+  bool made_room = false;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     s = TryCommit(batch, acked);
     if (s.ok()) {
       ++state_.commits;
+      WatchSpace();
       return s;
     }
     ++state_.commit_failures;
     if (s.code() != StatusCode::kFull) break;
     ++state_.full_events;
-    full_log_.Log("buffer.db is full (" + s.message() +
-                  "); evicting the oldest 10% and retrying");
+    if (!made_room) {
+      // First give back the reserve and the WAL's space: the WAL may be
+      // what filled the disk.
+      full_log_.Log("disk full (" + s.message() + "); truncating the WAL and retrying");
+      MakeRoom();
+      made_room = true;
+      continue;
+    }
     if (state_.txn.events == 0) break;
+    // Then hold the ring below what fits: evict the oldest 10% and keep
+    // the byte limit there until the disk has room again.
+    cap_bytes_ = std::min(cap_bytes_, state_.txn.bytes - state_.txn.bytes / 10);
+    full_log_.Log("disk full (" + s.message() + "); evicting the oldest 10% and holding the "
+                  "buffer at " + std::to_string(cap_bytes_ >> 10) + " KiB");
     Status e = EvictForFull(acked);
     if (!e.ok()) full_log_.Log("eviction on a full disk failed: " + e.ToString());
+    MakeRoom();
   }
   state_.failed_events += batch->size();
   fail_log_.Log("commit failed, dropped " + std::to_string(batch->size()) +
@@ -262,7 +294,7 @@ Status Writer::TryCommit(std::vector<Record>* batch,
   Status s = begin_.Run("begin");
   if (s.ok()) s = InsertAll(batch, acked);
   if (s.ok() && OverLimits()) {
-    s = EvictTo(options_.max_events, options_.max_bytes, acked, false);
+    s = EvictTo(options_.max_events, cap_bytes_, acked, false);
   }
   if (s.ok()) s = WriteMeta(acked);
   if (s.ok()) s = commit_.Run("commit");
@@ -318,7 +350,7 @@ Status Writer::InsertAll(std::vector<Record>* batch,
       since_check = 0;
       if (OverLimits()) {
         SLUICE_RETURN_IF_ERROR(
-            EvictTo(options_.max_events, options_.max_bytes, acked, false));
+            EvictTo(options_.max_events, cap_bytes_, acked, false));
       }
     }
   }

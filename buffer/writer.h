@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer/disk_space.h"
 #include "buffer/ring.h"
 #include "buffer/seq_file.h"
 #include "buffer/sqlite_util.h"
@@ -72,6 +73,9 @@ class Writer {
   Status Init(bool created, uint64_t quarantined);
   Status LoadState();
   Status Prepare();
+  // One transaction of at most max_txn_rows_ records, with the full-disk
+  // handling (make room, evict, retry).
+  Status CommitChunk(std::vector<Record>* batch, const std::vector<uint64_t>& acked);
   Status TryCommit(std::vector<Record>* batch,
                    const std::vector<uint64_t>& acked);
   Status InsertAll(std::vector<Record>* batch,
@@ -79,6 +83,14 @@ class Writer {
   Status EvictTo(uint64_t max_events, uint64_t max_bytes,
                  const std::vector<uint64_t>& acked, bool full);
   Status EvictForFull(const std::vector<uint64_t>& acked);
+  // Sizes the WAL and the free-space headroom from the file system.
+  Status SizeForDisk();
+  // Full disk: gives up the reserve file and truncates the WAL.
+  void MakeRoom();
+  // After every commit: holds the ring below what the disk can take (keeping
+  // headroom_bytes_ free) and restores the byte limit and the reserve when
+  // the disk has room again.
+  void WatchSpace();
   Status WriteMeta(const std::vector<uint64_t>& acked);
   Status RefreshFirst();
   Status Rollback();
@@ -88,6 +100,15 @@ class Writer {
   Clock& clock_;
   SeqReservation seq_;
   RunMarker run_;
+  DiskSpace disk_;
+  // The byte limit in force: max_bytes, lowered after the disk filled up
+  // and raised back as free space returns.
+  uint64_t cap_bytes_;
+  uint64_t headroom_bytes_ = 0;  // free space kept for the WAL and checkpoints
+  uint64_t page_size_ = 4096;
+  size_t max_txn_rows_ = 16000;  // rows per transaction (bounds the WAL)
+  int64_t next_space_check_us_ = 0;
+  bool space_low_logged_ = false;
   sql::Db db_;
   WriterState state_;
   std::vector<uint64_t> saved_unsent_;   // evicted_unsent as persisted
