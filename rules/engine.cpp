@@ -15,6 +15,14 @@ constexpr int64_t kMaxTs = int64_t{1} << 62;
 double Finite(double v) { return std::isfinite(v) ? v : kNoValue; }
 double Bool(bool b) { return b ? 1.0 : 0.0; }
 
+// t - since, saturated (persisted state may hold anything).
+int64_t Elapsed(int64_t t, int64_t since) {
+  int64_t r;
+  if (__builtin_sub_overflow(t, since, &r)) return since < 0 ? std::numeric_limits<int64_t>::max()
+                                                            : std::numeric_limits<int64_t>::min();
+  return r;
+}
+
 int64_t SaturatingAdd(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<int64_t>::max()
@@ -267,8 +275,8 @@ double Engine::Run(const Expr& e, uint32_t begin, uint32_t end, const Binding* b
       case Op::kLatest: st[sp++] = b[n.ref].sensor->latest; continue;
       case Op::kWindow: st[sp++] = b[n.ref].window->Value(n.func); continue;
       case Op::kAbsent:
-        st[sp++] = Bool(static_cast<double>(now_wall - b[n.ref].sensor->last_seen_wall) >=
-                        n.number);
+        st[sp++] = Bool(static_cast<double>(now_wall) -
+                            static_cast<double>(b[n.ref].sensor->last_seen_wall) >= n.number);
         continue;
       case Op::kNeg: st[sp - 1] = -st[sp - 1]; continue;
       case Op::kNot: st[sp - 1] = std::isnan(st[sp - 1]) ? kNoValue : 1.0 - st[sp - 1]; continue;
@@ -352,8 +360,8 @@ void Engine::Evaluate(RuleRt* rule, int64_t t, int64_t now_wall, std::vector<Ale
     st.pending_since_us = t;
     ++state_version_;
   }
-  if (t - st.pending_since_us < def.for_us) return;
-  if (st.last_fired_us != kNever && t - st.last_fired_us < def.cooldown_us) {
+  if (Elapsed(t, st.pending_since_us) < def.for_us) return;
+  if (st.last_fired_us != kNever && Elapsed(t, st.last_fired_us) < def.cooldown_us) {
     if (!rule->held) {
       rule->held = true;
       ++stats_.cooldown_held;
