@@ -19,8 +19,10 @@ struct RulesBenchResult {
   int sensors = 0;
   size_t windows = 0;        // distinct (sensor, window) pairs
   uint64_t readings = 0;
-  double seconds = 0;
-  double readings_per_s = 0;
+  double seconds = 0;          // wall time
+  double readings_per_s = 0;   // per wall second
+  double cpu_seconds = 0;      // this thread's CPU time (robust on a busy box)
+  double readings_per_cpu_s = 0;
   uint64_t alerts = 0;
 };
 
@@ -33,7 +35,8 @@ std::string BenchRuleText(int rules, int sensors);
 StatusOr<std::vector<RulesBenchResult>> RunRulesBench(
     uint64_t readings, const std::vector<int>& rule_counts = {1, 10, 100});
 
-// "rules=100 sensors=20 windows=.. readings=.. 2.41M readings/s alerts=.."
+// "rules=100 sensors=20 windows=96 readings=4000000 3.21M readings/s
+//  (3.30M per CPU second) alerts=.."
 std::string FormatRulesBench(const RulesBenchResult& r);
 
 }  // namespace rules

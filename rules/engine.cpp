@@ -11,6 +11,7 @@ namespace {
 
 constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kMaxTs = int64_t{1} << 62;
+constexpr int kClockReuse = 64;
 
 double Finite(double v) { return std::isfinite(v) ? v : kNoValue; }
 double Bool(bool b) { return b ? 1.0 : 0.0; }
@@ -37,6 +38,7 @@ struct Engine::Sensor {
   int64_t newest_ts = 0;
   double latest = kNoValue;     // value at newest_ts
   int64_t last_seen_wall = 0;   // for absent()
+  bool wall = false;             // some absent() rule reads it
   bool refill_seen = false;
   int64_t refill_newest = 0;
   std::vector<Window*> windows;
@@ -67,14 +69,13 @@ void Engine::Bind(const Expr& e, std::vector<Binding>* out, RuleRt* rule) {
     b.sensor = sensor.get();
     if (ref.windowed) b.window = windows_.at({ref.sensor, ref.window}).get();
     out->push_back(b);
+    if (rule->wall) sensor->wall = true;
     if (std::find(sensor->rules.begin(), sensor->rules.end(), rule) == sensor->rules.end()) {
       sensor->rules.push_back(rule);
     }
   }
   for (const Node& n : e.program) {
-    if (n.op == Op::kWindow && (n.func == Func::kMin || n.func == Func::kMax)) {
-      (*out)[n.ref].window->EnableMinMax();
-    }
+    if (n.op == Op::kWindow) (*out)[n.ref].window->Track(n.func);
   }
   if (stack_.size() < e.max_stack) stack_.resize(e.max_stack);
 }
@@ -95,6 +96,7 @@ ReplaceSummary Engine::Replace(RuleSet set, std::vector<Alert>* out) {
           s = std::move(old->second);
           s->windows.clear();
           s->rules.clear();
+          s->wall = false;
         } else {
           s = std::make_unique<Sensor>();
           s->last_seen_wall = now;
@@ -161,7 +163,7 @@ ReplaceSummary Engine::Replace(RuleSet set, std::vector<Alert>* out) {
   return sum;
 }
 
-Engine::Sensor* Engine::Admit(const Reading& r, int64_t now_wall) {
+Engine::Sensor* Engine::Admit(const Reading& r, bool exact, int64_t* now) {
   if (!std::isfinite(r.value) || r.ts_us < 0 || r.ts_us >= kMaxTs) {
     ++stats_.invalid;
     return nullptr;
@@ -175,17 +177,30 @@ Engine::Sensor* Engine::Admit(const Reading& r, int64_t now_wall) {
     ++stats_.unused;
     return nullptr;
   }
-  if (r.ts_us > SaturatingAdd(now_wall, options_.max_future_us)) {
-    ++stats_.future;
-    return nullptr;
+  Sensor* s = it->second.get();
+  // Reading the wall clock costs as much as a few windows: sensors that no
+  // absent() rule reads use a value at most kClockReuse readings old, and
+  // the clock is read again before rejecting a reading as future.
+  bool fresh = exact || s->wall || ++clock_reuse_ >= kClockReuse;
+  if (fresh) {
+    wall_now_ = clock_.NowWallUs();
+    clock_reuse_ = 0;
   }
-  return it->second.get();
+  if (r.ts_us > SaturatingAdd(wall_now_, options_.max_future_us)) {
+    if (!fresh) wall_now_ = clock_.NowWallUs();
+    if (r.ts_us > SaturatingAdd(wall_now_, options_.max_future_us)) {
+      ++stats_.future;
+      return nullptr;
+    }
+  }
+  *now = wall_now_;
+  return s;
 }
 
 void Engine::OnReading(const Reading& r, std::vector<Alert>* out) {
   ++stats_.readings;
-  const int64_t now = clock_.NowWallUs();
-  Sensor* s = Admit(r, now);
+  int64_t now;
+  Sensor* s = Admit(r, false, &now);
   if (!s) return;
   if (s->seen && r.ts_us < s->newest_ts - options_.late_tolerance_us) {
     ++stats_.late;
@@ -211,8 +226,8 @@ void Engine::Tick(std::vector<Alert>* out) {
 }
 
 void Engine::Refill(const Reading& r) {
-  const int64_t now = clock_.NowWallUs();
-  Sensor* s = Admit(r, now);
+  int64_t now;
+  Sensor* s = Admit(r, true, &now);
   if (!s) return;
   if (s->refill_seen && r.ts_us < s->refill_newest - options_.late_tolerance_us) {
     ++stats_.late;
@@ -414,6 +429,13 @@ size_t Engine::ImportState(const std::vector<RuleState>& states, std::vector<Ale
     ++state_version_;
   }
   return restored;
+}
+
+std::vector<const RuleDef*> Engine::rules() const {
+  std::vector<const RuleDef*> out;
+  out.reserve(rules_.size());
+  for (const auto& r : rules_) out.push_back(&r->def);
+  return out;
 }
 
 EngineStats Engine::stats() const {

@@ -12,7 +12,9 @@
 // - bad quality (counted, dropped): Quality::kBad readings never enter a
 //   window; kUncertain ones do;
 // - unused (counted) if no rule reads its sensor;
-// - future (counted, dropped) if ts > Clock::NowWallUs() + max_future;
+// - future (counted, dropped) if ts > Clock::NowWallUs() + max_future (the
+//   clock is read at least every 64 readings and before every rejection, so
+//   a wall clock stepped back is noticed within 64 readings);
 // - late (counted, dropped) if ts < watermark (ts == watermark is in time);
 // - otherwise applied to every window of its sensor, in timestamp order
 //   even when it arrived out of order, and every rule that reads the sensor
@@ -143,6 +145,11 @@ class Engine {
   uint64_t state_version() const { return state_version_; }
 
   EngineStats stats() const;
+  // The installed rules in file order (for `sluice rules list`, status);
+  // valid until the next Replace(). ExportState() lists them in this order.
+  std::vector<const RuleDef*> rules() const;
+  // The rule files of the installed set.
+  const std::vector<std::string>& files() const { return set_.files; }
   const EngineOptions& options() const { return options_; }
 
  private:
@@ -157,19 +164,27 @@ class Engine {
   double Run(const Expr& e, uint32_t begin, uint32_t end, const Binding* b, int64_t now_wall);
   void Emit(RuleRt* rule, const char* state, double value, int64_t ts, std::vector<Alert>* out);
   void Bind(const Expr& e, std::vector<Binding>* out, RuleRt* rule);
-  // Shared checks of OnReading and Refill; returns the sensor or null.
-  Sensor* Admit(const Reading& r, int64_t now_wall);
+  // Shared checks of OnReading and Refill; returns the sensor (and the
+  // wall clock in *now) or null. `exact`: read the clock now.
+  Sensor* Admit(const Reading& r, bool exact, int64_t* now);
 
   Clock& clock_;
   EngineOptions options_;
   RuleSet set_;
   std::vector<std::unique_ptr<RuleRt>> rules_;
   std::vector<RuleRt*> wall_rules_;
-  std::unordered_map<std::string, std::unique_ptr<Sensor>> sensors_;
+  // A hasher of our own: libstdc++ scans small maps keyed with std::hash
+  // linearly (one string compare per entry); this always hashes.
+  struct NameHash {
+    size_t operator()(const std::string& s) const noexcept { return std::hash<std::string>()(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Sensor>, NameHash> sensors_;
   std::map<std::pair<std::string, WindowSpec>, std::unique_ptr<Window>> windows_;
   std::vector<double> stack_;
   EngineStats stats_;
   uint64_t state_version_ = 0;
+  int64_t wall_now_ = 0;   // last wall clock read
+  int clock_reuse_ = 0;    // readings since
 };
 
 }  // namespace rules

@@ -75,12 +75,14 @@ class SeriesWindow final : public Window {
         buf_.size() >= static_cast<size_t>(spec().length)) {
       return;  // older than all of a full count window
     }
-    buf_.insert(p, e);
+    if (p == buf_.size()) buf_.push_back(e);
+    else buf_.insert(p, e);
     sum_ += value;
-    double n = static_cast<double>(buf_.size());
-    double d = value - mean_;
-    mean_ += d / n;
-    m2_ += d * (value - mean_);
+    if (var_) {
+      double d = value - mean_;
+      mean_ += d / static_cast<double>(buf_.size());
+      m2_ += d * (value - mean_);
+    }
     if (minmax_) {
       min_.Insert(e);
       max_.Insert(e);
@@ -120,8 +122,12 @@ class SeriesWindow final : public Window {
     return kNoValue;
   }
 
-  void EnableMinMax() override {
-    if (minmax_) return;
+  void Track(Func f) override {
+    if (f == Func::kStddev && !var_) {
+      var_ = true;
+      Recompute();
+    }
+    if ((f != Func::kMin && f != Func::kMax) || minmax_) return;
     minmax_ = true;
     min_.Clear();
     max_.Clear();
@@ -148,9 +154,9 @@ class SeriesWindow final : public Window {
       return;
     }
     sum_ -= e.value;
-    double n = static_cast<double>(buf_.size());
+    if (!var_) return;
     double d = e.value - mean_;
-    mean_ -= d / n;
+    mean_ -= d / static_cast<double>(buf_.size());
     m2_ -= d * (e.value - mean_);
     if (m2_ < 0) m2_ = 0;
   }
@@ -162,7 +168,7 @@ class SeriesWindow final : public Window {
     for (size_t i = 0; i < buf_.size(); ++i) sum += buf_[i].value;
     const double mean = buf_.empty() ? 0 : sum / static_cast<double>(buf_.size());
     double m2 = 0;
-    for (size_t i = 0; i < buf_.size(); ++i) {
+    for (size_t i = 0; var_ && i < buf_.size(); ++i) {
       double d = buf_[i].value - mean;
       m2 += d * d;
     }
@@ -177,7 +183,8 @@ class SeriesWindow final : public Window {
   uint64_t next_seq_ = 0;
   double sum_ = 0, mean_ = 0, m2_ = 0;
   size_t removals_ = 0;
-  bool minmax_ = false;
+  bool minmax_ = false;  // min_/max_ maintained
+  bool var_ = false;     // mean_/m2_ maintained
   Extreme min_, max_;
   uint64_t overflowed_ = 0;
 };

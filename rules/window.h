@@ -46,11 +46,12 @@ class Window {
 
   // Adds one reading (finite value, 0 <= ts < 2^62).
   virtual void Add(int64_t ts, double value) = 0;
-  // The function's value now; NaN for "no value". REQUIRES: f != kAbsent;
-  // min/max require EnableMinMax() (tumbling windows always track them).
+  // The function's value now; NaN for "no value". REQUIRES: f != kAbsent,
+  // Track(f) called (tumbling windows always track everything).
   virtual double Value(Func f) const = 0;
-  // Starts tracking min and max (rebuilt from the stored readings).
-  virtual void EnableMinMax() {}
+  // Starts maintaining what `f` needs beyond sums and counts (min/max
+  // deques, running variance), rebuilt from the stored readings.
+  virtual void Track(Func f) { (void)f; }
   // Readings dropped because the window hit its size cap.
   virtual uint64_t overflowed() const { return 0; }
 

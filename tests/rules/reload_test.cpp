@@ -50,6 +50,10 @@ when = "max(x, 30s) > 1000"
   CHECK(sum.removed == 0);
   CHECK(sum.windows_kept == 2);
   CHECK(sum.windows_new == 0);  // max(x, 30s) shares avg's window
+  REQUIRE(rig.engine.rules().size() == 3);
+  CHECK(rig.engine.rules()[2]->name == "new");
+  CHECK(rig.engine.files() == std::vector<std::string>{"test.toml"});
+  CHECK(rig.engine.ExportState()[0].phase == Phase::kFiring);
   CHECK(rig.Take().empty());
   rig.Feed("x", 4, 60);  // fifth reading in the kept count window
   CHECK(rig.Take() == Strings{"many:firing"});

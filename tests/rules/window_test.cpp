@@ -89,7 +89,7 @@ TEST_CASE("every function on every window type (boundaries, empty, out of order)
   const int64_t base = 1764075600000000;  // a multiple of 60 s
   for (const Case& c : cases) {
     auto w = MakeWindow(c.spec, 1000000);
-    w->EnableMinMax();
+    for (Func f : kAll) w->Track(f);
     for (const R& r : c.readings) w->Add(base + static_cast<int64_t>(std::llround(r.secs * kSec)), r.value);
     for (size_t i = 0; i < 9; ++i) {
       INFO(c.name << " / " << c.spec.ToString() << " / " << FuncName(kAll[i]));
@@ -119,7 +119,7 @@ TEST_CASE("min/max deques and aggregates match brute force under out-of-order in
                           WindowSpec{WindowKind::kCount, 1},
                           WindowSpec{WindowKind::kCount, 17}}) {
     auto w = MakeWindow(spec, 1000000);
-    w->EnableMinMax();
+    for (Func f : kAll) w->Track(f);
     struct E { int64_t ts; uint64_t seq; double v; };
     std::vector<E> all;
     int64_t head = 0;
@@ -165,6 +165,8 @@ TEST_CASE("running variance stays accurate with large offsets and long runs") {
   std::uniform_real_distribution<double> noise(-0.01, 0.01);
   auto count = MakeWindow(WindowSpec{WindowKind::kCount, 1000}, 1000000);
   auto sliding = MakeWindow(WindowSpec{WindowKind::kSliding, 10 * kSec}, 1000000);
+  count->Track(Func::kStddev);
+  sliding->Track(Func::kStddev);
   std::vector<double> recent;
   auto exact_sd = [&](size_t n) {
     double mean = 0;
@@ -205,12 +207,14 @@ TEST_CASE("a window past its size cap drops the oldest readings and counts them"
   CHECK(w->Value(Func::kSum) == 15 + 16 + 17 + 18 + 19 + 20 + 21 + 22 + 23 + 24);
 }
 
-TEST_CASE("EnableMinMax later rebuilds from stored readings") {
+TEST_CASE("Track() later rebuilds from stored readings") {
   auto w = MakeWindow(k30s, 1000);
   w->Add(1 * kSec, 5);
   w->Add(2 * kSec, 9);
   w->Add(3 * kSec, 1);
-  w->EnableMinMax();
+  w->Track(Func::kMin);
+  w->Track(Func::kStddev);
   CHECK(w->Value(Func::kMin) == 1);
   CHECK(w->Value(Func::kMax) == 9);
+  CHECK(std::fabs(w->Value(Func::kStddev) - std::sqrt(32.0 / 3)) < 1e-12);
 }
