@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <utility>
 
 #include "buffer/codec.h"
@@ -291,25 +292,11 @@ Status Writer::TryCommit(std::vector<Record>* batch,
     SLUICE_RETURN_IF_ERROR(seq_.Cover(state_.txn.next_seq + batch->size() - 1));
   }
   TxnState saved = state_.txn;
-  Status s = begin_.Run("begin");
-  if (s.ok()) s = InsertAll(batch, acked);
-  if (s.ok() && OverLimits()) {
-    s = EvictTo(options_.max_events, cap_bytes_, acked, false);
-  }
-  if (s.ok()) s = WriteMeta(acked);
-  if (s.ok()) s = commit_.Run("commit");
-  if (!s.ok()) {
-    Status r = Rollback();
-    if (!r.ok()) LogError("buffer", "rollback: " + r.ToString());
-    state_.txn = std::move(saved);
+  SLUICE_RETURN_IF_ERROR(InTransaction(acked, [&] {
+    Status s = InsertAll(batch, acked);
+    if (s.ok() && OverLimits()) s = EvictTo(options_.max_events, cap_bytes_, acked, false);
     return s;
-  }
-  state_.acked = acked;
-  saved_unsent_ = state_.txn.evicted_unsent;
-  saved_counters_[0] = state_.txn.evicted_total;
-  saved_counters_[1] = state_.txn.evicted_full;
-  saved_counters_[2] = state_.full_events;
-  saved_counters_[3] = state_.corrupt_recoveries;
+  }));
   force_ = false;
   if (state_.txn.evicted_total != saved.evicted_total ||
       (state_.first_seq == 0) != (state_.txn.events == 0)) {
@@ -408,9 +395,17 @@ Status Writer::EvictTo(uint64_t max_events, uint64_t max_bytes,
 
 Status Writer::EvictForFull(const std::vector<uint64_t>& acked) {
   uint64_t drop = std::max<uint64_t>(1, state_.txn.events / 10);
+  SLUICE_RETURN_IF_ERROR(InTransaction(acked, [&] {
+    return EvictTo(state_.txn.events - drop, UINT64_MAX, acked, true);
+  }));
+  return RefreshFirst();
+}
+
+Status Writer::InTransaction(const std::vector<uint64_t>& acked,
+                             const std::function<Status()>& body) {
   TxnState saved = state_.txn;
   Status s = begin_.Run("begin");
-  if (s.ok()) s = EvictTo(state_.txn.events - drop, UINT64_MAX, acked, true);
+  if (s.ok()) s = body();
   if (s.ok()) s = WriteMeta(acked);
   if (s.ok()) s = commit_.Run("commit");
   if (!s.ok()) {
@@ -423,7 +418,9 @@ Status Writer::EvictForFull(const std::vector<uint64_t>& acked) {
   saved_unsent_ = state_.txn.evicted_unsent;
   saved_counters_[0] = state_.txn.evicted_total;
   saved_counters_[1] = state_.txn.evicted_full;
-  return RefreshFirst();
+  saved_counters_[2] = state_.full_events;
+  saved_counters_[3] = state_.corrupt_recoveries;
+  return Status::Ok();
 }
 
 Status Writer::WriteMeta(const std::vector<uint64_t>& acked) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,6 +93,10 @@ class Writer {
   // the disk has room again.
   void WatchSpace();
   Status WriteMeta(const std::vector<uint64_t>& acked);
+  // BEGIN, body(), meta and cursors, COMMIT; on failure ROLLBACK and the
+  // in-memory state as it was. On success the cursors and counters count
+  // as saved.
+  Status InTransaction(const std::vector<uint64_t>& acked, const std::function<Status()>& body);
   Status RefreshFirst();
   Status Rollback();
   bool OverLimits() const;
