@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "agent/rules_runner.h"
 #include "agent/uplink.h"
 #include "buffer/codec.h"
 #include "common/log.h"
@@ -92,8 +93,14 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
     }
   }
   if (!d->config_.rules.files.empty()) {
-    LogWarn("rules", "rule files are configured but this build has no rules engine yet; "
-                     "rules.files is ignored");
+    std::vector<std::string> warnings;
+    auto set = rules::LoadRuleGlobs(d->config_.rules.files, &warnings);
+    for (const std::string& w : warnings) LogWarn("rules", w);
+    if (set.ok()) {
+      d->rules_ = std::move(*set);
+    } else {
+      errors += (errors.empty() ? "" : "\n") + set.status().message();
+    }
   }
   if (!errors.empty()) return InvalidArgument(errors);
   return d;
@@ -116,6 +123,19 @@ Status Daemon::Start() {
                         std::to_string(rs.events) + " events, last seq " +
                         std::to_string(rs.last_seq));
   sink_ = std::make_unique<RingSink>(*ring_);
+
+  if (!config_.rules.files.empty()) {
+    rules::EngineOptions eo;
+    eo.late_tolerance_us = config_.rules.late_tolerance_us;
+    eo.max_future_us = config_.rules.max_future_us;
+    size_t n = rules_.rules.size(), files = rules_.files.size();
+    runner_ = std::make_unique<RulesRunner>(*ring_, clock_, eo,
+                                            config_.agent.data_dir + "/rules.state");
+    Status st = runner_->Start(std::move(rules_));
+    if (!st.ok()) return Status(st.code(), "rules: " + st.message());
+    LogInfo("rules", "running " + std::to_string(n) + " rules from " + std::to_string(files) +
+                         " files");
+  }
 
   for (size_t i = 0; i < config_.upstreams.size(); ++i) {
     auto up = std::make_unique<Uplink>(config_.upstreams[i], config_.agent.id, i, *ring_, clock_);
@@ -152,6 +172,15 @@ void Daemon::Shutdown() {
     Status st = ring_->Flush();
     if (!st.ok()) LogError("buffer", "final commit failed: " + st.message());
   }
+  // 2b. The rules thread evaluates what was committed and commits its last
+  //     alerts.
+  if (runner_) {
+    runner_->Stop(2000000);
+    if (ring_) {
+      Status st = ring_->Flush();
+      if (!st.ok()) LogError("buffer", "committing the last alerts failed: " + st.message());
+    }
+  }
   // 3. Uplinks wait (together, in parallel) up to shutdown_grace for
   //    in-flight acknowledgements.
   std::vector<std::thread> stoppers;
@@ -171,7 +200,36 @@ void Daemon::Shutdown() {
 }
 
 void Daemon::Reload() {
-  LogInfo("agent", "SIGHUP: no rule files to reload (this build has no rules engine yet)");
+  if (!runner_) {
+    LogInfo("rules", "SIGHUP: no rule files configured (rules.files), nothing to reload");
+    return;
+  }
+  std::vector<std::string> warnings;
+  auto set = rules::LoadRuleGlobs(config_.rules.files, &warnings);
+  for (const std::string& w : warnings) LogWarn("rules", w);
+  if (!set.ok()) {
+    LogError("rules", "reload rejected, the running rules are kept:");
+    std::string msg = set.status().message();
+    size_t pos = 0;
+    while (pos <= msg.size()) {
+      size_t nl = msg.find('\n', pos);
+      if (nl == std::string::npos) nl = msg.size();
+      if (nl > pos) LogError("rules", msg.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    return;
+  }
+  size_t n = set->rules.size(), files = set->files.size();
+  auto sum = runner_->Replace(std::move(*set), 10000000);
+  if (!sum.ok()) {
+    LogError("rules", "reload failed: " + sum.status().message());
+    return;
+  }
+  LogInfo("rules", "reloaded " + std::to_string(n) + " rules from " + std::to_string(files) +
+                       " files: kept " + std::to_string(sum->kept) + ", added " +
+                       std::to_string(sum->added) + ", removed " + std::to_string(sum->removed) +
+                       " (windows kept " + std::to_string(sum->windows_kept) + ", new " +
+                       std::to_string(sum->windows_new) + ")");
 }
 
 void Daemon::Tick() {
@@ -188,9 +246,18 @@ void Daemon::Tick() {
     line += "; " + s.name + (s.connected ? " connected" : " disconnected") + ", acked " +
             std::to_string(s.acked_seq) + ", backlog " + std::to_string(s.backlog);
   }
+  if (runner_) {
+    RulesRunnerStats r = runner_->Stats();
+    line += "; rules " + std::to_string(r.engine.rules) + ", firing " +
+            std::to_string(r.engine.firing) + ", fired " + std::to_string(r.engine.fired) +
+            ", evaluated seq " + std::to_string(r.seq) + ", late " +
+            std::to_string(r.engine.late) + ", future " + std::to_string(r.engine.future);
+  }
   LogInfo("agent", line);
 }
 
-bool Daemon::Healthy() const { return started_all_ && !stopped_; }
+bool Daemon::Healthy() const {
+  return started_all_ && !stopped_ && (!runner_ || runner_->Running());
+}
 
 }  // namespace sluice

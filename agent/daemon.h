@@ -2,10 +2,12 @@
 // Config, started in order and stopped in the reverse order.
 //
 // Start order: ring (opens or recovers buffer.db, starts the writer),
+// rules (state restored, windows refilled; see agent/rules_runner.h),
 // uplinks (a dead broker is normal: they buffer and retry), push
 // listeners, scheduler. Shutdown: scheduler and listeners stop, the ring
-// commits what is queued, uplinks wait up to agent.shutdown_grace for
-// in-flight acknowledgements, cursors are saved, the ring closes.
+// commits what is queued, the rules thread evaluates it and commits its
+// last alerts, uplinks wait up to agent.shutdown_grace for in-flight
+// acknowledgements, cursors are saved, the ring closes.
 //
 // Main thread only, except where noted.
 #pragma once
@@ -20,17 +22,20 @@
 #include "common/status.h"
 #include "drivers/driver.h"
 #include "drivers/scheduler.h"
+#include "rules/rule.h"
 
 namespace sluice {
 
 class Uplink;
 class RingSink;
+class RulesRunner;
 
 class Daemon {
  public:
   // Validates everything that can be checked without side effects: every
-  // sensor's driver and params, password files. Errors are
-  // "FILE:LINE:COL: ..." lines (the config's and drivers').
+  // sensor's driver and params, password files, the rule files of
+  // rules.files (loaded here; warnings logged). Errors are
+  // "FILE:LINE:COL: ..." lines (the config's, drivers' and rule files').
   static StatusOr<std::unique_ptr<Daemon>> Create(Config config, Clock& clock);
   ~Daemon();
 
@@ -38,7 +43,9 @@ class Daemon {
   Status Start();
   // Ordered stop (see above). Idempotent.
   void Shutdown();
-  // SIGHUP: reload rule files (none are loaded until the rules engine lands).
+  // SIGHUP: reloads rules.files. A bad file keeps the running rules and
+  // logs the errors; otherwise the rules thread installs the new set
+  // (unchanged rules keep windows and state) and the change is logged.
   void Reload();
   // Called about once a second by main: periodic status logging.
   void Tick();
@@ -57,6 +64,8 @@ class Daemon {
   std::vector<std::string> passwords_;  // per upstream; never logged
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<RingSink> sink_;
+  rules::RuleSet rules_;                 // loaded by Create, moved by Start
+  std::unique_ptr<RulesRunner> runner_;  // null without rules.files
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<std::unique_ptr<Uplink>> uplinks_;
   std::vector<Driver*> started_;
