@@ -1,8 +1,9 @@
 // sluice: the operator's command-line tool. History commands read
 // buffer.db read-only and work whether or not the daemon runs.
 //
-// Implemented so far: `buffer stats`. The live commands (status, tail,
-// alerts, export, rules, metrics) land with the CLI issue.
+// Implemented so far: `buffer stats`, `rules check|list|backtest`
+// (agent/cli_rules.cpp). The live commands (status, tail, alerts, export,
+// metrics) land with the CLI issue.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli_rules.h"
 #include "agent/config.h"
 #include "common/units.h"
 
@@ -24,7 +26,11 @@ constexpr const char* kUsage =
     "usage: sluice [--config FILE | --data-dir DIR] COMMAND [--json]\n"
     "commands:\n"
     "  buffer stats   events, bytes, seq range, evictions and upstream cursors\n"
-    "                 of buffer.db (read-only; works with the daemon stopped)\n";
+    "                 of buffer.db (read-only; works with the daemon stopped)\n"
+    "  rules check FILE...                    validate rule files\n"
+    "  rules list                             the rules of the config's rules.files\n"
+    "  rules backtest FILE... [--since D]     run rules over buffer.db's readings\n"
+    "                 (`sluice rules --help` for details)\n";
 
 int UsageError(const std::string& why) {
   std::fprintf(stderr, "sluice: %s\n%s", why.c_str(), kUsage);
@@ -210,12 +216,21 @@ void PrintStats(const BufferStats& s, bool json) {
 int main(int argc, char** argv) {
   std::string config_path, data_dir;
   bool json = false;
+  bool config_given = false;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "rules" && words.empty()) {
+      sluice::RulesCli cli;
+      cli.config_path = config_path.empty() ? "/etc/sluice/sluice.toml" : config_path;
+      cli.config_given = config_given;
+      cli.data_dir = data_dir;
+      cli.json = json;
+      return sluice::RunRulesCommand(cli, std::vector<std::string>(argv + i + 1, argv + argc));
+    }
     if ((a == "--config" || a == "--data-dir" || a == "--socket") && i + 1 < argc) {
       std::string v = argv[++i];
-      if (a == "--config") config_path = v;
+      if (a == "--config") config_path = v, config_given = true;
       else if (a == "--data-dir") data_dir = v;
     } else if (a == "--json") {
       json = true;

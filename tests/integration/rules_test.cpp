@@ -79,6 +79,28 @@ void Push(const std::string& sock, double value, int n, int64_t* ts) {
   close(fd);
 }
 
+// Runs build/bin/sluice (next to sluiced) with `args`.
+RunResult RunSluice(const std::vector<std::string>& args, const std::string& scratch_dir) {
+  static int counter = 0;
+  const std::string base = scratch_dir + "/cli" + std::to_string(counter++);
+  std::string bin = SluicedPath();
+  bin = bin.substr(0, bin.find_last_of('/')) + "/sluice";
+  Process p;
+  Process::Options o;
+  o.argv.push_back(bin);
+  o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.stdout_path = base + ".out";
+  o.stderr_path = base + ".err";
+  RunResult r;
+  if (!p.Start(o)) return r;
+  auto st = p.Wait(20000000);
+  if (st) r.status = *st;
+  else p.Terminate(1000000);
+  r.out = ReadFile(o.stdout_path);
+  r.err = ReadFile(o.stderr_path);
+  return r;
+}
+
 struct Setup {
   TempDir dir;
   ConfigSpec spec;
@@ -168,7 +190,7 @@ TEST_CASE("rules: alerts fire and are committed while the link is cut, arrive af
 }
 
 TEST_CASE("rules: SIGHUP keeps the old rules on a bad file, swaps on a good one; restart does "
-          "not re-fire; --check", "[integration]") {
+          "not re-fire; --check; rules check, list, backtest", "[integration]") {
   Setup s("", kHotRule);
   Sluiced d(s.config, s.dir.Join("sluiced.log"));
   std::string err;
@@ -207,14 +229,46 @@ TEST_CASE("rules: SIGHUP keeps the old rules on a bad file, swaps on a good one;
   CHECK(CountOf(d.Log(), "rules: cold firing") == 1);
   Push(s.sock, 20, 30, &ts);
   REQUIRE(WaitUntil([&] { return CountOf(d.Log(), "rules: cold resolved") == 1; }, 5000000, 10000));
+  // Backtest over the stored readings while the daemon runs: the same
+  // episodes as live.
+  const std::string bt = s.dir.Join("backtest.toml");
+  REQUIRE(WriteFile(bt, std::string(kHotRule) + kColdRule));
+  RunResult b = RunSluice({"--data-dir", s.spec.data_dir, "rules", "backtest", bt, "--json"},
+                          s.dir.path());
+  INFO(b.err);
+  CHECK(ExitCode(b.status) == 0);
+  CHECK(CountOf(b.out, "\n") == 4);
+  CHECK(b.out.find("{\"ts_us\":") == 0);
+  CHECK(b.out.find("\"rule\":\"hot\",\"state\":\"firing\",\"severity\":\"critical\","
+                   "\"value\":60,\"message\":\"hot at 60 C\"}") != std::string::npos);
+  CHECK(CountOf(b.out, "\"rule\":\"cold\",\"state\":\"firing\"") == 1);
+  CHECK(CountOf(b.out, "\"rule\":\"cold\",\"state\":\"resolved\"") == 1);
   CHECK(ExitCode(d.Terminate()) == 0);
+  // ... and with it stopped, as text.
+  b = RunSluice({"--data-dir", s.spec.data_dir, "rules", "backtest", bt, "--since", "1h"},
+                s.dir.path());
+  CHECK(ExitCode(b.status) == 0);
+  CHECK(CountOf(b.out, " firing   value ") == 2);
+  CHECK(b.out.find("2 fired, 2 resolved") != std::string::npos);
   std::vector<AlertRow> rows = AlertRows(s.spec.data_dir);
   REQUIRE(rows.size() == 4);  // hot firing, hot resolved, cold firing, cold resolved
   CHECK(rows[2].rule == "cold");
   CHECK(rows[3].rule == "cold");
 
+  // sluice rules check / list.
+  RunResult c = RunSluice({"rules", "check", s.rules}, s.dir.path());
+  CHECK(ExitCode(c.status) == 0);
+  CHECK(c.out == "ok\n");
+  c = RunSluice({"--config", s.config, "rules", "list"}, s.dir.path());
+  CHECK(ExitCode(c.status) == 0);
+  CHECK(c.out.find("2 rules from 1 files") != std::string::npos);
+  CHECK(ExitCode(RunSluice({"rules", "bogus"}, s.dir.path()).status) == 2);
+
   // --check with a bad rule file: exit 2, FILE:LINE:COL.
   REQUIRE(WriteFile(s.rules, "[[rule]]\nname = \"x\"\nwhen = \"nosuch(t, 1s) > 1\"\n"));
+  c = RunSluice({"rules", "check", s.rules}, s.dir.path());
+  CHECK(ExitCode(c.status) == 2);
+  CHECK(c.err.find(s.rules + ":3:") != std::string::npos);
   RunResult r = RunSluiced({"--config", s.config, "--check"}, s.dir.path());
   INFO(r.err);
   CHECK(ExitCode(r.status) == 2);
