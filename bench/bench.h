@@ -41,6 +41,8 @@ RingOptions RingOptionsFor(const std::string& data_dir, uint64_t n, Durability d
 // measured; 1: a run failed or lost events).
 int RunIngest(const Args& args);
 int RunDrain(const Args& args);
+// Readings/s through the rules engine (1, 10, 100 rules); no broker.
+int RunRules(const Args& args);
 
 }  // namespace bench
 }  // namespace sluice

@@ -4,6 +4,7 @@
 //   sluice-bench ingest [--events N] [--runs K]
 //   sluice-bench drain  [--events N] [--runs K] [--bridge-events M]
 //                       [--bridge-autosave S] [--max-inflight W] [--batch B]
+//   sluice-bench rules  [--events N]   (readings through the rules engine)
 //   sluice-bench all    [--quick] [...]
 //   --quick: tiny N (the CTest smoke test); --keep: keep temp dirs.
 #include <cstdio>
@@ -19,7 +20,7 @@ namespace {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: sluice-bench ingest|drain|all [--events N] [--runs K] [--quick]\n"
+               "usage: sluice-bench ingest|drain|rules|all [--events N] [--runs K] [--quick]\n"
                "         [--bridge-events M] [--bridge-autosave S] [--max-inflight W]\n"
                "         [--batch B] [--sub-qos 0|1] [--keep]\n");
   return 2;
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string cmd = argv[1];
   if (cmd == "_publish") return PublishWorkerMain(argc, argv);
-  if (cmd != "ingest" && cmd != "drain" && cmd != "all") return Usage();
+  if (cmd != "ingest" && cmd != "drain" && cmd != "rules" && cmd != "all") return Usage();
   Args args;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (cmd == "ingest" || cmd == "all") rc |= RunIngest(args);
   if (cmd == "drain" || cmd == "all") rc |= RunDrain(args);
+  if (cmd == "rules" || cmd == "all") rc |= RunRules(args);
   PrintSummary();
   return rc;
 }
