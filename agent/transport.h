@@ -45,25 +45,41 @@ class TransportListener {
   // The connection dropped (not called after Disconnect()).
   virtual void OnConnectionLost(const std::string& cause) = 0;
   // The broker acknowledged the publish tagged `tag` (PUBACK for QoS 1,
-  // hand-off to the socket for QoS 0). May arrive late, after a reconnect,
-  // for a publish of an earlier connection; an ack is always truthful.
+  // hand-off to the socket for QoS 0). With *resumed = true it may arrive
+  // after a reconnect for a publish accepted before it; an ack is always
+  // truthful.
   virtual void OnPublishAcked(uint64_t tag) = 0;
 };
 
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Connects (clean session) within connect_timeout; blocking. May be called
-  // again after a lost connection or Disconnect(). Errors carry the broker's
-  // or the socket's reason.
-  virtual Status Connect() = 0;
+  // Connects within connect_timeout; blocking. May be called again after a
+  // lost connection or Disconnect(). Errors carry the broker's or the
+  // socket's reason.
+  //
+  // *resumed (may be null) tells what became of the messages accepted by
+  // Publish() before this call and not yet acknowledged:
+  //   true:  every one of them will still be delivered, in the order it was
+  //          accepted and ahead of anything published after this call, and
+  //          acknowledged through the listener with its tag. One that had
+  //          already reached the broker may arrive once more (an MQTT DUP
+  //          resend), so a loss adds at most one duplicate per message.
+  //   false: they are gone (a first connect, or a fresh client); the caller
+  //          sends again whatever it still needs, and no ack for them will
+  //          arrive any more.
+  virtual Status Connect(bool* resumed) = 0;
+  Status Connect() { return Connect(nullptr); }
   // Queues one message; never blocks on the network. An error means it was
   // not queued (not connected, too many in flight). Safe against concurrent
   // Publish calls, but not against a concurrent Connect/Disconnect (one
   // uplink thread drives a transport).
   virtual Status Publish(const std::string& topic, const void* payload,
                          size_t size, int qos, bool retained, uint64_t tag) = 0;
-  // Disconnects, waiting up to timeout_us for queued messages. Idempotent.
+  // Waits up to timeout_us for the acknowledgements of what is in flight,
+  // then disconnects cleanly (DISCONNECT: the broker drops the will).
+  // Unacknowledged messages stay with the transport for the next Connect().
+  // Returns as soon as nothing is in flight. Idempotent.
   virtual void Disconnect(int64_t timeout_us) = 0;
   virtual bool IsConnected() const = 0;
 };
@@ -76,8 +92,9 @@ StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls);
 // The url with any user:password@ part removed, for logs.
 std::string RedactUrl(const std::string& url);
 
-// A Paho MQTT client. `listener` must outlive the transport. Fails on a bad
-// URL (no network activity happens before Connect()).
+// A Paho MQTT client (a fresh one per connection: never resumes). `listener`
+// must outlive the transport. Fails on a bad URL (no network activity
+// happens before Connect()).
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(
     const TransportOptions& options, TransportListener* listener);
 

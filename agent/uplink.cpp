@@ -18,6 +18,12 @@ constexpr uint64_t kStatusTag = ~0ull;
 // How long the publishing loop waits for a commit or an ack before it looks
 // at stop / connection loss again.
 constexpr int64_t kPollUs = 50000;
+// Payload bytes in flight, besides the max_inflight count. Paho keeps a copy
+// of every unacknowledged message (and the transport may keep it across a
+// reconnect), so 256 flatbuffers batches of ~18 KB would pin ~4.6 MB. One
+// message is always allowed, however large. 1 MiB still keeps dozens of
+// batches in flight: far more than a link needs to stay busy.
+constexpr uint64_t kMaxInflightBytes = 1 << 20;
 
 StatusOr<std::string> ReadPasswordFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -157,6 +163,7 @@ void Uplink::OnPublishAcked(uint64_t tag) {
                                [](const InFlight& f, uint64_t t) { return f.last_seq < t; });
     if (it == inflight_.end() || it->last_seq != tag) return;  // an earlier session's
     it->acked = true;
+    inflight_bytes_ -= it->bytes;
     while (!inflight_.empty() && inflight_.front().acked) {
       acked_seq_ = inflight_.front().last_seq;
       stats_.acked_events += inflight_.front().events;
@@ -204,9 +211,9 @@ void Uplink::Run() {
       if (stop_) break;
       lost_ = false;
       lost_cause_.clear();
-      inflight_.clear();
     }
-    Status st = transport_->Connect();
+    bool resumed = false;
+    Status st = transport_->Connect(&resumed);
     if (!st.ok()) {
       const int64_t delay = backoff.NextDelayUs();
       {
@@ -231,11 +238,17 @@ void Uplink::Run() {
       stats_.connected = true;
       stats_.since_us = clock_.NowMonotonicUs();
       if (ever_connected) stats_.reconnects++;
-      read_after_ = acked_seq_;  // resend everything unacknowledged
+      if (!resumed) {  // the transport dropped them: resend from the cursor
+        inflight_.clear();
+        inflight_bytes_ = 0;
+        read_after_ = acked_seq_;
+      }
     }
     ever_connected = true;
-    pending_.clear();
-    pending_pos_ = 0;
+    if (!resumed) {
+      pending_.clear();
+      pending_pos_ = 0;
+    }
 
     std::string why;
     Status online = transport_->Publish(status_topic_, "online", 6, 1, true, kStatusTag);
@@ -282,9 +295,12 @@ std::string Uplink::Session() {
       std::unique_lock<std::mutex> lock(mu_);
       if (stop_) return "";
       if (lost_) return lost_cause_.empty() ? "connection lost" : lost_cause_;
-      if (inflight_.size() >= window) {
-        cv_.wait_for(lock, std::chrono::microseconds(kPollUs),
-                     [&] { return stop_ || lost_ || inflight_.size() < window; });
+      // inflight_bytes_ > 0 implies an unacked message: one always goes.
+      if (inflight_.size() >= window || inflight_bytes_ >= kMaxInflightBytes) {
+        cv_.wait_for(lock, std::chrono::microseconds(kPollUs), [&] {
+          return stop_ || lost_ ||
+                 (inflight_.size() < window && inflight_bytes_ < kMaxInflightBytes);
+        });
         continue;
       }
     }
@@ -320,9 +336,12 @@ bool Uplink::Refill() {
 }
 
 bool Uplink::PublishNext(std::string* error) {
-  if (batch_) return PublishBatch(error);
-  const StoredEvent& e = pending_[pending_pos_++];
-  return PublishJson(e, error);
+  const size_t start = pending_pos_;
+  const bool ok = batch_ ? PublishBatch(error) : PublishJson(pending_[pending_pos_++], error);
+  // Not handed over: it goes first after the reconnect (which may keep
+  // pending_ when the transport resumes).
+  if (!ok) pending_pos_ = start;
+  return ok;
 }
 
 bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
@@ -341,13 +360,17 @@ bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
   {
     // Registered before Publish: the ack may arrive before Publish returns.
     std::lock_guard<std::mutex> lock(mu_);
-    inflight_.push_back({e.seq, 1, false});
+    inflight_.push_back({e.seq, 1, static_cast<uint32_t>(payload_.size()), false});
+    inflight_bytes_ += payload_.size();
   }
   st = transport_->Publish(topic_buf_, payload_.data(), payload_.size(), config_.qos, false,
                            e.seq);
   if (!st.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!inflight_.empty() && inflight_.back().last_seq == e.seq) inflight_.pop_back();
+    if (!inflight_.empty() && inflight_.back().last_seq == e.seq) {
+      inflight_bytes_ -= inflight_.back().bytes;
+      inflight_.pop_back();
+    }
     *error = "publish: " + st.message();
     return false;
   }
@@ -381,13 +404,17 @@ bool Uplink::PublishBatch(std::string* error) {
   const auto events = static_cast<uint32_t>(batch_->count());
   {
     std::lock_guard<std::mutex> lock(mu_);
-    inflight_.push_back({tag, events, false});
+    inflight_.push_back({tag, events, static_cast<uint32_t>(batch_->size()), false});
+    inflight_bytes_ += batch_->size();
   }
   Status st = transport_->Publish(topic_buf_, batch_->data(), batch_->size(), config_.qos,
                                   false, tag);
   if (!st.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!inflight_.empty() && inflight_.back().last_seq == tag) inflight_.pop_back();
+    if (!inflight_.empty() && inflight_.back().last_seq == tag) {
+      inflight_bytes_ -= inflight_.back().bytes;
+      inflight_.pop_back();
+    }
     *error = "publish: " + st.message();
     return false;
   }

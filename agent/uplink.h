@@ -6,11 +6,14 @@
 // `online` on status_topic (the will publishes retained `offline`), then
 // reads the ring through its own RingReader and publishes with at most
 // max_inflight messages (json: one event each; flatbuffers: one batch each)
-// in flight. A PUBACK (QoS 0: the hand-off to the socket) marks a message
+// and at most about 1 MiB of payload (kMaxInflightBytes) in flight. A PUBACK (QoS 0: the hand-off to the socket) marks a message
 // acknowledged; the ring cursor (Ring::Ack) advances only over the
 // contiguous acknowledged prefix of what was sent. After a lost connection
-// everything unacknowledged is sent again from the cursor, so an upstream
-// sees duplicates (at most max_inflight messages' worth), never a gap.
+// a transport that kept what was in flight (Transport::Connect sets
+// *resumed) delivers it, in order, before anything new; otherwise (the Paho
+// transport today) everything unacknowledged is sent again from the cursor. Either way an
+// upstream sees duplicates (at most max_inflight messages' worth per
+// reconnect), never a gap.
 #pragma once
 
 #include <condition_variable>
@@ -86,6 +89,7 @@ class Uplink final : private TransportListener {
   struct InFlight {
     uint64_t last_seq;
     uint32_t events;
+    uint32_t bytes;  // payload size; counted in inflight_bytes_ until acked
     bool acked;
   };
 
@@ -143,6 +147,7 @@ class Uplink final : private TransportListener {
   bool lost_ = false;
   std::string lost_cause_;
   std::deque<InFlight> inflight_;      // send order == seq order
+  uint64_t inflight_bytes_ = 0;        // payload bytes sent, not yet acked
   uint64_t acked_seq_ = 0;             // contiguous acknowledged prefix
   UplinkStats stats_;
 };
