@@ -311,7 +311,9 @@ void RulesRunner::Run() {
   CommitAlerts();
   SaveState(true);
   Publish();
+  std::lock_guard<std::mutex> lock(mu_);
   done_ = true;
+  cv_.notify_all();
 }
 
 StatusOr<rules::ReplaceSummary> RulesRunner::Replace(rules::RuleSet set, int64_t timeout_us) {
