@@ -152,14 +152,25 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
       return Status::Ok();
     } catch (const mqtt::exception& e) {
       std::string what = e.what();
-      if (e.get_reason_code() == 0 && e.get_return_code() > 0 && e.get_return_code() <= 5) {
+      // Paho's own errors are negative; 1..5 is the broker's MQTT 3.1.1
+      // CONNACK refusal (Paho C++ 1.2 reports it as the reason code too).
+      const int rc = e.get_return_code();
+      if (rc >= 1 && rc <= 5) {
         static const char* kConnack[] = {"", "unacceptable protocol version",
                                          "identifier rejected", "server unavailable",
                                          "bad user name or password", "not authorized"};
-        what += std::string(" (broker: ") + kConnack[e.get_return_code()] + ")";
+        what += std::string(" (broker: ") + kConnack[rc] + ")";
       }
       std::lock_guard<std::mutex> lock(tls_error_mu_);
-      if (!tls_error_.empty()) what += " (tls: " + tls_error_ + ")";
+      if (!tls_error_.empty()) {
+        what += " (tls: " + tls_error_ + ")";
+      } else if (options_.tls.enabled && rc < 0) {
+        // Paho reports only handshake errors; a host name mismatch or a
+        // broker rejecting our client certificate after the handshake
+        // surface as a bare connect failure.
+        what += " (TLS: if the broker is up, check that its certificate names this host, "
+                "that ca_file signed it, and whether it requires cert_file/key_file)";
+      }
       return Unavailable("connect to " + RedactUrl(options_.url) + ": " + what);
     }
   }
