@@ -123,17 +123,23 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
                                      options_.will_payload.size(), 1, true));
     }
     if (options_.tls.enabled) {
-      mqtt::ssl_options ssl;
-      if (!options_.tls.ca_file.empty()) ssl.set_trust_store(options_.tls.ca_file);
-      if (!options_.tls.cert_file.empty()) ssl.set_key_store(options_.tls.cert_file);
-      if (!options_.tls.key_file.empty()) ssl.set_private_key(options_.tls.key_file);
-      ssl.set_enable_server_cert_auth(options_.tls.verify);
-      ssl.set_verify(options_.tls.verify);
-      ssl.set_error_handler([this](const std::string& msg) {
-        std::lock_guard<std::mutex> lock(tls_error_mu_);
-        tls_error_ = msg;
-      });
-      co.set_ssl(std::move(ssl));
+      // Paho C++ 1.2 points the C struct's error-callback context at the
+      // ssl_options object on which set_error_handler was called, and
+      // copies/moves keep that pointer: so that object lives in the
+      // transport (ssl_, destroyed after every client), never on the stack.
+      if (!ssl_) {
+        ssl_ = std::make_unique<mqtt::ssl_options>();
+        if (!options_.tls.ca_file.empty()) ssl_->set_trust_store(options_.tls.ca_file);
+        if (!options_.tls.cert_file.empty()) ssl_->set_key_store(options_.tls.cert_file);
+        if (!options_.tls.key_file.empty()) ssl_->set_private_key(options_.tls.key_file);
+        ssl_->set_enable_server_cert_auth(options_.tls.verify);
+        ssl_->set_verify(options_.tls.verify);
+        ssl_->set_error_handler([this](const std::string& msg) {
+          std::lock_guard<std::mutex> lock(tls_error_mu_);
+          tls_error_ = msg;
+        });
+      }
+      co.set_ssl(*ssl_);
     }
     {
       std::lock_guard<std::mutex> lock(tls_error_mu_);
@@ -244,6 +250,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
   const TransportOptions options_;
   const std::string paho_url_;
   TransportListener* const listener_;
+  std::unique_ptr<mqtt::ssl_options> ssl_;  // outlives client_ (declared first)
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> disconnecting_{false};
   bool used_ = false;  // Connect() was called on client_
