@@ -339,6 +339,12 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
     }
   }
   if (!sec.String("client_id", &u->client_id)) u->client_id = agent.id;
+  std::string client;
+  if (sec.String("client", &client)) {
+    if (client == "mosquitto") u->client = MqttClient::kMosquitto;
+    else if (client == "paho") u->client = MqttClient::kPaho;
+    else sec.ErrorAtKey("client", "\"client\" must be mosquitto or paho, not \"" + client + "\"");
+  }
   if (sec.String("topic", &u->topic)) CheckTemplate(sec, "topic", u->topic, {"agent", "sensor"});
   if (sec.String("alert_topic", &u->alert_topic)) CheckTemplate(sec, "alert_topic", u->alert_topic, {"agent", "rule", "sensor"});
   if (sec.String("status_topic", &u->status_topic)) CheckTemplate(sec, "status_topic", u->status_topic, {"agent"});

@@ -47,10 +47,14 @@ struct RulesConfig {
 
 enum class PayloadFormat { kJson, kFlatbuffers };
 
+// The MQTT client library an uplink uses (`client` key).
+enum class MqttClient { kMosquitto, kPaho };
+
 struct UpstreamConfig {
   std::string name;
   std::string url;
   std::string client_id;       // default: agent.id
+  MqttClient client = MqttClient::kMosquitto;  // "mosquitto" | "paho"
   std::string topic = "sluice/{agent}/{sensor}";
   std::string alert_topic = "sluice/{agent}/alerts/{rule}";
   std::string status_topic = "sluice/{agent}/status";

@@ -1,6 +1,7 @@
-// The narrow seam between an uplink and an MQTT broker. The real
-// implementation wraps Paho (agent/paho_transport.cpp) and converts
-// mqtt::exception into Status at this boundary; tests use a real Mosquitto.
+// The narrow seam between an uplink and an MQTT broker. Two implementations:
+// libmosquitto (agent/mosquitto_transport.cpp, the default) and Paho
+// (agent/paho_transport.cpp, which converts mqtt::exception into Status at
+// this boundary); tests use a real Mosquitto.
 #pragma once
 
 #include <cstdint>
@@ -96,6 +97,12 @@ std::string RedactUrl(const std::string& url);
 // must outlive the transport. Fails on a bad URL (no network activity
 // happens before Connect()).
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(
+    const TransportOptions& options, TransportListener* listener);
+
+// A libmosquitto client (agent/mosquitto_transport.cpp; a fresh `struct
+// mosquitto` per connection: never resumes). Same contract and errors as
+// NewPahoTransport; no network activity before Connect().
+StatusOr<std::unique_ptr<Transport>> NewMosquittoTransport(
     const TransportOptions& options, TransportListener* listener);
 
 }  // namespace sluice

@@ -44,7 +44,9 @@ Uplink::Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_i
       index_(ring_index),
       ring_(ring),
       clock_(clock),
-      factory_(factory ? std::move(factory) : TransportFactory(NewPahoTransport)) {
+      factory_(factory                                   ? std::move(factory)
+               : config.client == MqttClient::kPaho ? TransportFactory(NewPahoTransport)
+                                                    : TransportFactory(NewMosquittoTransport)) {
   stats_.name = config_.name;
   stats_.url = RedactUrl(config_.url);
 }

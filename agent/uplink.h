@@ -10,8 +10,8 @@
 // acknowledged; the ring cursor (Ring::Ack) advances only over the
 // contiguous acknowledged prefix of what was sent. After a lost connection
 // a transport that kept what was in flight (Transport::Connect sets
-// *resumed) delivers it, in order, before anything new; otherwise (the Paho
-// transport today) everything unacknowledged is sent again from the cursor. Either way an
+// *resumed) delivers it, in order, before anything new; otherwise (both the
+// libmosquitto and the Paho transports today) everything unacknowledged is sent again from the cursor. Either way an
 // upstream sees duplicates (at most max_inflight messages' worth per
 // reconnect), never a gap.
 #pragma once
@@ -36,7 +36,7 @@
 
 namespace sluice {
 
-// Makes the transport of an uplink (tests inject Paho with other options).
+// Makes the transport of an uplink (tests inject one with other options).
 using TransportFactory = std::function<StatusOr<std::unique_ptr<Transport>>(
     const TransportOptions&, TransportListener*)>;
 
@@ -63,7 +63,8 @@ class Uplink final : private TransportListener {
  public:
   // `config` is copied. `ring_index` is the upstream's position in
   // RingOptions::upstreams. `ring` and `clock` must outlive the uplink.
-  // `factory` defaults to NewPahoTransport.
+  // `factory` defaults to the transport config.client names
+  // (NewMosquittoTransport or NewPahoTransport).
   Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_index, Ring& ring,
          Clock& clock, TransportFactory factory = nullptr);
   ~Uplink() override;  // Stop(0) if still running

@@ -117,6 +117,10 @@ TEST_CASE("config errors name FILE:LINE:COL and what is wrong") {
       {"[agent]\nid = \"a\"\n[[sensor]]\nname = \"s\"\ndriver = \"simulated\"\n[[sensor]]\nname = \"s\"\ndriver = \"push\"\n",
        "t.toml:7:8: [[sensor]] #2: duplicate sensor name \"s\""},
       {"[agent]\nid = \"a\"\n[[upstream]]\nurl = \"http://x\"\n", "t.toml:4:7: [[upstream]] #1: \"url\" must look like"},
+      {"[agent]\nid = \"a\"\n[[upstream]]\nurl = \"mqtt://x\"\nclient = \"hive\"\n",
+       "t.toml:5:10: [[upstream]] #1: \"client\" must be mosquitto or paho, not \"hive\""},
+      {"[agent]\nid = \"a\"\n[[upstream]]\nurl = \"mqtt://x\"\nclient = 1\n",
+       "t.toml:5:10: [[upstream]] #1: \"client\" must be a string"},
       {"[agent]\nid = \"a\"\n[[upstream]]\nurl = \"mqtt://x:1\"\nqos = 2\n", "\"qos\" must be between 0 and 1"},
       {"[agent]\nid = \"a\"\n[[upstream]]\nurl = \"mqtt://x:1\"\ntopic = \"a/{nope}\"\n", "unknown placeholder {nope}"},
       {"[agent]\nid = \"a\"\n[[upstream]]\nurl = \"mqtt://x:1\"\ntls = { verify = \"yes\" }\n", "\"verify\" must be a boolean"},
@@ -129,6 +133,19 @@ TEST_CASE("config errors name FILE:LINE:COL and what is wrong") {
     INFO(err);
     CHECK(err.find(c.expect) != std::string::npos);
   }
+}
+
+TEST_CASE("upstream client picks the MQTT library; libmosquitto by default") {
+  const std::string base = "[agent]\nid = \"a\"\n[[upstream]]\nurl = \"mqtt://127.0.0.1\"\n";
+  auto def = ParseConfig(base, "t.toml");
+  REQUIRE(def.ok());
+  CHECK(def->upstreams[0].client == MqttClient::kMosquitto);
+  auto paho = ParseConfig(base + "client = \"paho\"\n", "t.toml");
+  REQUIRE(paho.ok());
+  CHECK(paho->upstreams[0].client == MqttClient::kPaho);
+  auto mosq = ParseConfig(base + "client = \"mosquitto\"\n", "t.toml");
+  REQUIRE(mosq.ok());
+  CHECK(mosq->upstreams[0].client == MqttClient::kMosquitto);
 }
 
 TEST_CASE("every error of a file is reported, not just the first") {

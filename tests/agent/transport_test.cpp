@@ -1,5 +1,8 @@
-// The Paho transport against a real Mosquitto on a free loopback port.
+// Both transports (libmosquitto and Paho) against a real Mosquitto on a
+// free loopback port: every case runs once per transport (GENERATE).
 #include "agent/transport.h"
+
+#include <sys/resource.h>
 
 #include <catch2/catch.hpp>
 
@@ -43,6 +46,10 @@ class RecordingListener : public TransportListener {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_.wait_for(lock, std::chrono::microseconds(timeout_us), [&] { return lost_ > 0; });
   }
+  size_t acked_count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_.size();
+  }
   std::set<uint64_t> acked() {
     std::lock_guard<std::mutex> lock(mu_);
     return acked_;
@@ -59,6 +66,30 @@ class RecordingListener : public TransportListener {
   int lost_ = 0;
   std::string cause_;
 };
+
+using Factory = StatusOr<std::unique_ptr<Transport>> (*)(const TransportOptions&,
+                                                          TransportListener*);
+
+struct Impl {
+  const char* name;
+  Factory make;
+};
+
+// One of the two transports, per GENERATE run.
+Impl AnyTransport() {
+  const int which = GENERATE(0, 1);
+  const Impl impl = which == 0 ? Impl{"mosquitto", &NewMosquittoTransport}
+                               : Impl{"paho", &NewPahoTransport};
+  return impl;
+}
+
+// CPU time of this process (all threads), in microseconds.
+int64_t ProcessCpuUs() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
+}
 
 TransportOptions Options(const std::string& url) {
   TransportOptions o;
@@ -91,14 +122,17 @@ TEST_CASE("URLs are normalised for Paho", "[transport]") {
 }
 
 TEST_CASE("bad URL and refused connection become Status", "[transport]") {
+  const Impl impl = AnyTransport();
+  INFO("transport: " << impl.name);
   RecordingListener listener;
-  auto bad = NewPahoTransport(Options("http://127.0.0.1:1"), &listener);
+  auto bad = impl.make(Options("http://127.0.0.1:1"), &listener);
   CHECK(bad.status().code() == StatusCode::kInvalidArgument);
 
   const int port = testing::FreeLoopbackPort();  // nothing listens there
-  auto t = NewPahoTransport(Options("mqtt://127.0.0.1:" + std::to_string(port)), &listener);
+  auto t = impl.make(Options("mqtt://127.0.0.1:" + std::to_string(port)), &listener);
   REQUIRE(t.ok());
   Status st = (*t)->Connect();
+  INFO("error: " << st.message());
   CHECK(st.code() == StatusCode::kUnavailable);
   CHECK(st.message().find("127.0.0.1") != std::string::npos);
   CHECK(!(*t)->IsConnected());
@@ -107,6 +141,8 @@ TEST_CASE("bad URL and refused connection become Status", "[transport]") {
 }
 
 TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[transport]") {
+  const Impl impl = AnyTransport();
+  INFO("transport: " << impl.name);
   MosquittoBroker broker;
   std::string err;
   REQUIRE(broker.Start(&err));
@@ -114,8 +150,7 @@ TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[tr
   REQUIRE(sub.Start(&err));
 
   RecordingListener listener;
-  auto t = NewPahoTransport(Options("mqtt://127.0.0.1:" + std::to_string(broker.port())),
-                            &listener);
+  auto t = impl.make(Options("mqtt://127.0.0.1:" + std::to_string(broker.port())), &listener);
   REQUIRE(t.ok());
   Transport& tr = **t;
   REQUIRE(tr.Connect().ok());
@@ -125,8 +160,9 @@ TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[tr
   // max_inflight as the uplink does.
   const uint64_t kN = 3000;
   const int64_t t0 = testing::MonoNowUs();
+  const int64_t cpu0 = ProcessCpuUs();
   for (uint64_t i = 1; i <= kN; ++i) {
-    while (i > 256 && listener.acked().size() + 256 < i) {
+    while (i > 256 && listener.acked_count() + 256 < i) {
       REQUIRE(listener.WaitAcked(i - 256, 5000000));
     }
     const std::string payload = std::to_string(i);
@@ -136,8 +172,11 @@ TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[tr
   }
   REQUIRE(listener.WaitAcked(kN, 20000000));
   const int64_t dt = testing::MonoNowUs() - t0;
-  WARN("transport: " << kN << " QoS 1 publishes acked in " << dt / 1000 << " ms ("
-                     << (kN * 1000000 / std::max<int64_t>(1, dt)) << " msg/s)");
+  const int64_t cpu = ProcessCpuUs() - cpu0;
+  // A figure, not an assertion: compare the two transports in one run.
+  WARN(impl.name << " transport: " << kN << " QoS 1 publishes acked in " << dt / 1000
+                 << " ms (" << (kN * 1000000 / std::max<int64_t>(1, dt)) << " msg/s, "
+                 << static_cast<double>(cpu) / kN << " us CPU per message in this process)");
   auto acked = listener.acked();
   CHECK(*acked.begin() == 1001);
   CHECK(*acked.rbegin() == 1000 + kN);
@@ -158,7 +197,57 @@ TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[tr
   tr.Disconnect(1000000);
 }
 
+// Per-message cost of each transport with nothing else in this process (no
+// subscriber here; the broker is another process): a window of 256 QoS 1
+// publishes as the uplink keeps. Prints figures, asserts no timing.
+TEST_CASE("publish rate and CPU per message", "[transport][rate]") {
+  const Impl impl = AnyTransport();
+  MosquittoBroker broker;
+  std::string err;
+  REQUIRE(broker.Start(&err));
+  struct Counter : TransportListener {
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t acked = 0;
+    void OnConnectionLost(const std::string&) override {}
+    void OnPublishAcked(uint64_t) override {
+      std::lock_guard<std::mutex> lock(mu);
+      ++acked;
+      cv.notify_one();
+    }
+  } counter;
+  auto t = impl.make(Options("mqtt://127.0.0.1:" + std::to_string(broker.port())), &counter);
+  REQUIRE(t.ok());
+  REQUIRE((*t)->Connect().ok());
+  const std::string payload(100, 'p');
+  const uint64_t kN = 30000, kWindow = 256;
+  const int64_t t0 = testing::MonoNowUs();
+  const int64_t cpu0 = ProcessCpuUs();
+  for (uint64_t i = 1; i <= kN; ++i) {
+    if (i > kWindow) {
+      std::unique_lock<std::mutex> lock(counter.mu);
+      REQUIRE(counter.cv.wait_for(lock, std::chrono::seconds(10),
+                                  [&] { return counter.acked + kWindow >= i; }));
+    }
+    REQUIRE((*t)->Publish("rate/x", payload.data(), payload.size(), 1, false, i).ok());
+  }
+  {
+    std::unique_lock<std::mutex> lock(counter.mu);
+    REQUIRE(counter.cv.wait_for(lock, std::chrono::seconds(20),
+                                [&] { return counter.acked >= kN; }));
+  }
+  const int64_t dt = testing::MonoNowUs() - t0;
+  const int64_t cpu = ProcessCpuUs() - cpu0;
+  WARN(impl.name << ": " << kN << " QoS 1 publishes (100 B, window " << kWindow << ") in "
+                 << dt / 1000 << " ms: " << (kN * 1000000 / std::max<int64_t>(1, dt))
+                 << " msg/s, " << static_cast<double>(cpu) / kN
+                 << " us CPU per message (client process, all threads)");
+  (*t)->Disconnect(1000000);
+}
+
 TEST_CASE("the retained will is delivered when the link is cut", "[transport]") {
+  const Impl impl = AnyTransport();
+  INFO("transport: " << impl.name);
   MosquittoBroker broker;
   std::string err;
   REQUIRE(broker.Start(&err));
@@ -168,7 +257,7 @@ TEST_CASE("the retained will is delivered when the link is cut", "[transport]") 
   RecordingListener listener;
   TransportOptions o = Options(proxy.url());
   o.will_topic = "status/gw";
-  auto t = NewPahoTransport(o, &listener);
+  auto t = impl.make(o, &listener);
   REQUIRE(t.ok());
   REQUIRE((*t)->Connect().ok());
   REQUIRE((*t)->Publish("status/gw", "online", 6, 1, true, 1).ok());

@@ -306,8 +306,14 @@ TEST_CASE("broker restart mid-drain: delivery resumes, no gap", "[uplink]") {
   REQUIRE(all);
   const Delivery d = Analyse(sub.Messages());
   CheckComplete(d, kN);
-  CHECK(d.duplicates <= cfg.max_inflight);
-  CHECK(up.Stats().reconnects >= 1);
+  // The uplink resends at most one window after the reconnect. What the
+  // subscriber sees on top of that is the restarted broker redelivering its
+  // own unacknowledged messages to it (the subscriber's session survives
+  // the restart), which measures the broker, not sluiced.
+  const UplinkStats st = up.Stats();
+  INFO("subscriber duplicates " << d.duplicates << ", uplink sent " << st.sent_events);
+  CHECK(st.sent_events - kN <= cfg.max_inflight);
+  CHECK(st.reconnects >= 1);
   up.Stop(1000000);
 }
 
