@@ -2,9 +2,7 @@
 #include "agent/cli_rules.h"
 
 #include <cinttypes>
-#include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -12,6 +10,7 @@
 #include "agent/stored_reading.h"
 #include "buffer/ring.h"
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/units.h"
 #include "rules/engine.h"
 #include "rules/rule.h"
@@ -32,40 +31,6 @@ constexpr const char* kRulesUsage =
 int Usage(const std::string& why) {
   std::fprintf(stderr, "sluice: %s\n%s", why.c_str(), kRulesUsage);
   return 2;
-}
-
-std::string Json(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonNumber(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-std::string Time(int64_t ts_us) {
-  time_t secs = static_cast<time_t>(ts_us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>((ts_us / 1000) % 1000));
-  return buf;
 }
 
 int Check(const std::vector<std::string>& files) {
@@ -96,8 +61,8 @@ int List(const RulesCli& cli) {
     if (cli.json) {
       std::printf("{\"name\":%s,\"severity\":%s,\"file\":%s,\"line\":%d,\"for_us\":%" PRId64
                   ",\"cooldown_us\":%" PRId64 ",\"message\":%s}\n",
-                  Json(r.name).c_str(), Json(r.severity).c_str(), Json(r.file).c_str(), r.line,
-                  r.for_us, r.cooldown_us, Json(r.message).c_str());
+                  JsonString(r.name).c_str(), JsonString(r.severity).c_str(), JsonString(r.file).c_str(), r.line,
+                  r.for_us, r.cooldown_us, JsonString(r.message).c_str());
     } else {
       std::printf("%-24s %-8s for %-6s cooldown %-6s %s:%d\n", r.name.c_str(),
                   r.severity.c_str(), FormatDuration(r.for_us).c_str(),
@@ -114,10 +79,10 @@ void PrintAlert(const Alert& a, bool json) {
   if (json) {
     std::printf("{\"ts_us\":%" PRId64 ",\"rule\":%s,\"state\":%s,\"severity\":%s,\"value\":%s,"
                 "\"message\":%s}\n",
-                a.ts_us, Json(a.rule).c_str(), Json(a.state).c_str(), Json(a.severity).c_str(),
-                JsonNumber(a.value).c_str(), Json(a.message).c_str());
+                a.ts_us, JsonString(a.rule).c_str(), JsonString(a.state).c_str(), JsonString(a.severity).c_str(),
+                JsonDouble(a.value).c_str(), JsonString(a.message).c_str());
   } else {
-    std::printf("%s  %-24s %-8s value %-10s %s\n", Time(a.ts_us).c_str(), a.rule.c_str(),
+    std::printf("%s  %-24s %-8s value %-10s %s\n", FormatUtc(a.ts_us, true).c_str(), a.rule.c_str(),
                 a.state.c_str(), rules::FormatValue(a.value).c_str(), a.message.c_str());
   }
 }

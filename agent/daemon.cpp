@@ -1,6 +1,5 @@
 #include "agent/daemon.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,24 +34,6 @@ class RingSink final : public ReadingSink {
 };
 
 namespace {
-
-// Creates `path` and its parents (mode 0750 for new directories).
-Status MakeDirs(const std::string& path) {
-  if (path.empty()) return Status::Ok();
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status::Ok();
-    return IoError(path + " exists and is not a directory");
-  }
-  size_t slash = path.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) {
-    SLUICE_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
-  }
-  if (mkdir(path.c_str(), 0750) != 0 && errno != EEXIST) {
-    return IoError("cannot create directory " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
 
 // Reads the params every driver takes (scale, offset, deadband,
 // heartbeat) into the spec, then lets the registry build and validate the
@@ -107,7 +88,7 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
 }
 
 Status Daemon::Start() {
-  SLUICE_RETURN_IF_ERROR(MakeDirs(config_.agent.data_dir));
+  // Ring::Open creates data_dir (and its parents) if missing.
   RingOptions ro;
   ro.data_dir = config_.agent.data_dir;
   ro.max_events = config_.buffer.max_events;

@@ -12,6 +12,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "buffer/ring.h"
+#include "common/json.h"
 #include "common/status.h"
 #include "schemas/sluice_generated.h"
 
@@ -27,13 +28,6 @@ namespace sluice {
 // round-trips; NaN and infinities are null. Returns Corruption (and leaves
 // *out empty) if the body is not a valid Event. Thread-safe (pure).
 Status EventToJson(std::string_view agent, const StoredEvent& event, std::string* out);
-
-// JSON building blocks (append to *out).
-// A quoted JSON string: ", \ and control characters escaped, valid UTF-8
-// passed through, each byte of an invalid UTF-8 sequence replaced by U+FFFD.
-void AppendJsonString(std::string_view s, std::string* out);
-// Shortest round-trip decimal form of `v`; `null` if not finite.
-void AppendJsonDouble(double v, std::string* out);
 
 // Builds one `Batch {agent, events}` message from stored events, copying each
 // event table. Reuse one encoder: Clear() keeps its memory.

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <ctime>
 #include <cstring>
 #include <map>
 #include <string>
@@ -18,6 +17,7 @@
 
 #include "agent/cli_rules.h"
 #include "agent/config.h"
+#include "common/json.h"
 #include "common/units.h"
 
 namespace {
@@ -37,31 +37,8 @@ int UsageError(const std::string& why) {
   return 2;
 }
 
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-std::string FormatTs(int64_t ts_us) {
-  if (ts_us == 0) return "-";
-  time_t secs = static_cast<time_t>(ts_us / 1000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+std::string TimeOrDash(int64_t ts_us) {
+  return ts_us == 0 ? "-" : sluice::FormatUtc(ts_us, false);
 }
 
 struct Cursor {
@@ -171,12 +148,12 @@ void PrintStats(const BufferStats& s, bool json) {
     return it == s.counters.end() ? int64_t{0} : it->second;
   };
   if (json) {
-    std::printf("{\"path\":\"%s\",\"schema_version\":%lld,\"file_bytes\":%lld,\"wal_bytes\":%lld,"
+    std::printf("{\"path\":%s,\"schema_version\":%lld,\"file_bytes\":%lld,\"wal_bytes\":%lld,"
                 "\"events\":%lld,\"bytes\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
                 "\"last_committed_seq\":%lld,\"first_ts_us\":%lld,\"last_ts_us\":%lld,"
                 "\"evicted_total\":%lld,\"evicted_full\":%lld,\"full_events\":%lld,"
                 "\"corrupt_recoveries\":%lld,\"upstreams\":[",
-                JsonEscape(s.path).c_str(), (long long)s.schema_version, (long long)s.file_bytes,
+                sluice::JsonString(s.path).c_str(), (long long)s.schema_version, (long long)s.file_bytes,
                 (long long)s.wal_bytes, (long long)s.events, (long long)s.bytes,
                 (long long)s.first_seq, (long long)s.last_seq, (long long)last_committed,
                 (long long)s.first_ts, (long long)s.last_ts, (long long)counter("evicted_total"),
@@ -184,8 +161,8 @@ void PrintStats(const BufferStats& s, bool json) {
                 (long long)counter("corrupt_recoveries"));
     for (size_t i = 0; i < s.cursors.size(); ++i) {
       const Cursor& c = s.cursors[i];
-      std::printf("%s{\"name\":\"%s\",\"acked_seq\":%lld,\"backlog\":%lld,\"evicted_unsent\":%lld}",
-                  i ? "," : "", JsonEscape(c.upstream).c_str(), (long long)c.acked_seq,
+      std::printf("%s{\"name\":%s,\"acked_seq\":%lld,\"backlog\":%lld,\"evicted_unsent\":%lld}",
+                  i ? "," : "", sluice::JsonString(c.upstream).c_str(), (long long)c.acked_seq,
                   (long long)std::max<int64_t>(0, last_committed - c.acked_seq),
                   (long long)c.evicted_unsent);
     }
@@ -198,7 +175,7 @@ void PrintStats(const BufferStats& s, bool json) {
   std::printf("events      %lld (%.1f MiB accounted)\n", (long long)s.events, s.bytes / 1048576.0);
   std::printf("seq         %lld .. %lld (last committed %lld)\n", (long long)s.first_seq,
               (long long)s.last_seq, (long long)last_committed);
-  std::printf("time        %s .. %s\n", FormatTs(s.first_ts).c_str(), FormatTs(s.last_ts).c_str());
+  std::printf("time        %s .. %s\n", TimeOrDash(s.first_ts).c_str(), TimeOrDash(s.last_ts).c_str());
   std::printf("evicted     %lld (%lld for a full disk)\n", (long long)counter("evicted_total"),
               (long long)counter("evicted_full"));
   std::printf("full disk   %lld times\n", (long long)counter("full_events"));

@@ -129,8 +129,7 @@ void Uplink::Stop(int64_t grace_us) {
   }
   cv_.notify_all();
   // Serialises concurrent Stop() calls around the join.
-  static std::mutex join_mu;
-  std::lock_guard<std::mutex> join_lock(join_mu);
+  std::lock_guard<std::mutex> join_lock(join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 

@@ -136,6 +136,7 @@ class Uplink final : private TransportListener {
   std::string topic_buf_;
   std::unique_ptr<BatchEncoder> batch_;
   std::thread thread_;
+  std::mutex join_mu_;  // one Stop() joins thread_ at a time
   int64_t rate_time_us_ = 0;
   uint64_t rate_sent_ = 0;
   uint64_t rate_acked_ = 0;

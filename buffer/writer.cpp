@@ -27,7 +27,8 @@ Status MakeDirs(const std::string& dir) {
     pos = dir.find('/', pos + 1);
     cur = dir.substr(0, pos);
     if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
+    // 0750: the buffer is the daemon's, not the world's.
+    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
       return IoError("mkdir " + cur + ": " + std::strerror(errno));
     }
   }

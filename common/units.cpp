@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <ctime>
 #include <limits>
 
 namespace sluice {
@@ -75,6 +76,27 @@ StatusOr<uint64_t> ParseSize(const std::string& text) {
     return InvalidArgument("size \"" + text + "\" is too large");
   }
   return n * mult;
+}
+
+std::string FormatUtc(int64_t ts_us, bool with_millis) {
+  // Floor division, so times before 1970 (RTC-less boots) format right too.
+  int64_t secs = ts_us / 1000000;
+  int64_t rem_us = ts_us % 1000000;
+  if (rem_us < 0) {
+    --secs;
+    rem_us += 1000000;
+  }
+  const time_t t = static_cast<time_t>(secs);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (with_millis) {
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(rem_us / 1000));
+  } else {
+    std::snprintf(buf + n, sizeof buf - n, "Z");
+  }
+  return buf;
 }
 
 std::string FormatDuration(int64_t us) {

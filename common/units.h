@@ -16,6 +16,10 @@ StatusOr<int64_t> ParseDuration(const std::string& text);
 // (powers of 1000). Returns bytes.
 StatusOr<uint64_t> ParseSize(const std::string& text);
 
+// ISO 8601 UTC of a Unix-epoch microsecond timestamp:
+// "2026-11-25T16:12:42Z", or with_millis "2026-11-25T16:12:42.913Z".
+std::string FormatUtc(int64_t ts_us, bool with_millis);
+
 // "1.5s", "250ms", "3m0s"-style compact rendering for logs.
 std::string FormatDuration(int64_t us);
 
