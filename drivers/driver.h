@@ -39,6 +39,9 @@ struct SensorSpec {
   double offset = 0.0;
   double deadband = 0.0;    // 0: commit every reading
   int64_t heartbeat_us = 0; // 0: none
+  // Per-read timeout for blocking drivers (`timeout` param); 0: the driver's
+  // or the scheduler's default (min(interval, 10 s)).
+  int64_t timeout_us = 0;
 };
 
 class Driver {
@@ -48,8 +51,18 @@ class Driver {
   // True for drivers the Scheduler samples every spec.interval_us.
   virtual bool polled() const = 0;
 
+  // True for polled drivers whose Sample() may block on I/O (a bus, a tty,
+  // a child process, a network device). The Scheduler then calls Sample()
+  // on its worker pool, never on the scheduler thread, and stops waiting
+  // after spec.timeout_us (the sensor is marked failing "timed out"); a
+  // driver should still bound its own I/O by spec.timeout_us. Sample() of
+  // one sensor is never called concurrently with itself, but sensors that
+  // share a device (one Modbus connection) may be sampled concurrently and
+  // must lock what they share.
+  virtual bool blocking() const { return false; }
+
   // Polled drivers: one raw sample (before scale/offset) at wall time
-  // `wall_us`. Scheduler thread only; must not block for long.
+  // `wall_us`. Non-blocking drivers: scheduler thread, must not block.
   virtual StatusOr<double> Sample(int64_t /*wall_us*/) {
     return Internal("not a polled driver");
   }
@@ -87,7 +100,7 @@ class DriverRegistry {
 };
 
 // Reads the params every driver takes -- `scale`, `offset`, `deadband`
-// (number >= 0) and `heartbeat` (duration) -- from `params` into `spec`
+// (number >= 0), `heartbeat` and `timeout` (durations) -- from `params` into `spec`
 // (absent keys leave `spec` unchanged) and marks them used. For configs that
 // write them inside `params = {...}`; call before DriverRegistry::Create().
 Status ApplyCommonParams(Params& params, SensorSpec* spec);

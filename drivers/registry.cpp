@@ -53,6 +53,10 @@ Status ApplyCommonParams(Params& params, SensorSpec* spec) {
   if (*deadband < 0) return params.ErrorAt("deadband", "must be >= 0");
   StatusOr<int64_t> heartbeat = params.Duration("heartbeat", spec->heartbeat_us);
   if (!heartbeat.ok()) return heartbeat.status();
+  StatusOr<int64_t> timeout = params.Duration("timeout", spec->timeout_us);
+  if (!timeout.ok()) return timeout.status();
+  if (*timeout < 0) return params.ErrorAt("timeout", "must be >= 0");
+  spec->timeout_us = *timeout;
   spec->scale = *scale;
   spec->offset = *offset;
   spec->deadband = *deadband;
