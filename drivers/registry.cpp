@@ -2,6 +2,7 @@
 
 #include "drivers/command.h"
 #include "drivers/push.h"
+#include "drivers/serial.h"
 #include "drivers/simulated.h"
 
 namespace sluice {
@@ -12,6 +13,7 @@ DriverRegistry& DriverRegistry::Builtin() {
     r->Register("simulated", CreateSimulatedDriver);
     r->Register("push", CreatePushDriver);
     r->Register("command", CreateCommandDriver);
+    r->Register("serial", CreateSerialDriver);
     return r;
   }();
   return *registry;
