@@ -26,6 +26,7 @@
 
 #include "agent/transport.h"
 #include "common/log.h"
+#include "common/mqtt_text.h"
 
 namespace sluice {
 namespace {
@@ -37,16 +38,6 @@ constexpr int kLoopTimeoutMs = 100;  // network thread's poll; publishes wake it
 void InitLibraryOnce() {
   static std::once_flag once;
   std::call_once(once, [] { mosquitto_lib_init(); });
-}
-
-// The broker's CONNACK return codes (MQTT 3.1.1), spelled as Paho's were.
-std::string ConnackReason(int rc) {
-  static const char* kConnack[] = {"accepted", "unacceptable protocol version",
-                                   "identifier rejected", "server unavailable",
-                                   "bad user name or password", "not authorized"};
-  std::string s = "refused by the broker: CONNACK rc " + std::to_string(rc);
-  if (rc > 0 && rc <= 5) s += std::string(" (") + kConnack[rc] + ")";
-  return s;
 }
 
 class MosquittoTransport final : public Transport {

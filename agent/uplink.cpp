@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/mqtt_text.h"
 
 namespace sluice {
 namespace {
@@ -24,16 +23,6 @@ constexpr int64_t kPollUs = 50000;
 // message is always allowed, however large. 1 MiB still keeps dozens of
 // batches in flight: far more than a link needs to stay busy.
 constexpr uint64_t kMaxInflightBytes = 1 << 20;
-
-StatusOr<std::string> ReadPasswordFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return InvalidArgument("password_file '" + path + "' cannot be read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string pw = ss.str();
-  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-  return pw;
-}
 
 }  // namespace
 

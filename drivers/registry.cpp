@@ -1,6 +1,7 @@
 #include "drivers/driver.h"
 
 #include "drivers/command.h"
+#include "drivers/mqtt.h"
 #include "drivers/push.h"
 #include "drivers/serial.h"
 #include "drivers/simulated.h"
@@ -14,6 +15,7 @@ DriverRegistry& DriverRegistry::Builtin() {
     r->Register("push", CreatePushDriver);
     r->Register("command", CreateCommandDriver);
     r->Register("serial", CreateSerialDriver);
+    r->Register("mqtt", CreateMqttDriver);
     return r;
   }();
   return *registry;

@@ -1,0 +1,19 @@
+// Small MQTT helpers shared by the uplink and the mqtt sensor driver.
+// Thread-safe (pure functions).
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace sluice {
+
+// "refused by the broker: CONNACK rc 5 (not authorized)" for an MQTT 3.1.1
+// CONNACK return code.
+std::string ConnackReason(int rc);
+
+// The password in `path` without trailing CR/LF; InvalidArgument
+// "password_file 'PATH' cannot be read" if it cannot be read.
+StatusOr<std::string> ReadPasswordFile(const std::string& path);
+
+}  // namespace sluice

@@ -1,0 +1,375 @@
+#include "drivers/mqtt.h"
+
+#include <mosquitto.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "common/backoff.h"
+#include "common/json_parse.h"
+#include "common/mqtt_text.h"
+#include "drivers/value_text.h"
+
+namespace sluice {
+namespace {
+
+constexpr int kLoopTimeoutMs = 100;
+constexpr int64_t kSubmitTimeoutUs = 250 * 1000;
+constexpr int64_t kStableConnectionUs = 10 * 1000000ll;
+constexpr int64_t kLogIntervalUs = 10 * 1000000ll;
+constexpr size_t kMaxPayload = 64 * 1024;
+
+void InitLibraryOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { mosquitto_lib_init(); });
+}
+
+std::string Reason(int rc, int err) {
+  if (rc == MOSQ_ERR_ERRNO) return std::strerror(err);
+  return mosquitto_strerror(rc);
+}
+
+const char* JsonTypeName(const JsonValue& v) {
+  switch (v.type()) {
+    case JsonValue::Type::kNull: return "null";
+    case JsonValue::Type::kBool: return "a boolean";
+    case JsonValue::Type::kNumber: return "a number";
+    case JsonValue::Type::kString: return "a string";
+    case JsonValue::Type::kArray: return "an array";
+    case JsonValue::Type::kObject: return "an object";
+  }
+  return "?";
+}
+
+bool KeyChar(char c) { return c != '.' && c != '[' && c != ']' && c != '\'' && c != '"'; }
+
+// host[:port] or [v6][:port] after the scheme.
+Status ParseBrokerUrl(const std::string& url, std::string* host, int* port) {
+  std::string rest;
+  for (const char* scheme : {"mqtt://", "tcp://"}) {
+    if (url.rfind(scheme, 0) == 0) rest = url.substr(std::strlen(scheme));
+  }
+  if (rest.empty()) {
+    if (url.rfind("mqtts://", 0) == 0 || url.rfind("ssl://", 0) == 0) {
+      return InvalidArgument("must be mqtt://HOST[:PORT] (TLS is not supported by this driver)");
+    }
+    return InvalidArgument("must be mqtt://HOST[:PORT] or tcp://HOST[:PORT], not \"" + url + "\"");
+  }
+  std::string port_text;
+  if (rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string::npos) return InvalidArgument("has an unclosed '[' in \"" + url + "\"");
+    *host = rest.substr(1, close - 1);
+    rest = rest.substr(close + 1);
+    if (!rest.empty() && rest[0] != ':') return InvalidArgument("has junk after ']' in \"" + url + "\"");
+    if (!rest.empty()) port_text = rest.substr(1);
+  } else {
+    size_t colon = rest.rfind(':');
+    *host = rest.substr(0, colon);
+    if (colon != std::string::npos) port_text = rest.substr(colon + 1);
+  }
+  if (host->empty() || host->find_first_of("/?#@ ") != std::string::npos) {
+    return InvalidArgument("needs a host name or address (no path, no user@): \"" + url + "\"");
+  }
+  *port = 1883;
+  if (!port_text.empty() || (url.back() == ':')) {
+    char* end = nullptr;
+    long p = std::strtol(port_text.c_str(), &end, 10);
+    if (port_text.empty() || *end != '\0' || p < 1 || p > 65535) {
+      return InvalidArgument("has a bad port in \"" + url + "\" (1 .. 65535)");
+    }
+    *port = static_cast<int>(p);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool ValidJsonPath(const std::string& path) {
+  size_t i = 0;
+  if (!path.empty() && path[0] == '$') i = 1;
+  bool first = true;
+  while (i < path.size()) {
+    const char c = path[i];
+    if (c == '.' || (first && i == 0)) {
+      if (c == '.') ++i;
+      size_t start = i;
+      while (i < path.size() && KeyChar(path[i])) ++i;
+      if (i == start) return false;
+    } else if (c == '[') {
+      ++i;
+      if (i < path.size() && (path[i] == '\'' || path[i] == '"')) {
+        const char quote = path[i++];
+        size_t close = path.find(quote, i);
+        if (close == std::string::npos) return false;
+        i = close + 1;
+      } else {
+        size_t start = i;
+        while (i < path.size() && path[i] >= '0' && path[i] <= '9') ++i;
+        if (i == start) return false;
+      }
+      if (i >= path.size() || path[i] != ']') return false;
+      ++i;
+    } else {
+      return false;
+    }
+    first = false;
+  }
+  return true;
+}
+
+StatusOr<double> ParseMqttPayload(std::string_view payload, const std::string& json_path) {
+  if (payload.size() > kMaxPayload) {
+    return InvalidArgument("payload of " + std::to_string(payload.size()) + " bytes is over " +
+                           std::to_string(kMaxPayload));
+  }
+  if (json_path.empty()) return ParsePlainNumber(payload);
+  JsonLimits limits;
+  limits.max_bytes = kMaxPayload;
+  StatusOr<JsonValue> doc = ParseJson(payload, limits);
+  if (!doc.ok()) return InvalidArgument("not JSON: " + doc.status().message());
+  const JsonValue* v = doc->AtPath(json_path);
+  if (v == nullptr) return InvalidArgument("no " + json_path + " in the payload");
+  if (v->is_number()) return v->AsNumber();
+  if (v->is_bool()) return v->AsBool() ? 1.0 : 0.0;
+  if (v->is_string()) {
+    StatusOr<double> n = ParsePlainNumber(v->AsString());
+    if (n.ok()) return n;
+    return InvalidArgument(json_path + " is a string, " + n.status().message());
+  }
+  return InvalidArgument(json_path + " is " + JsonTypeName(*v) + ", not a number");
+}
+
+MqttDriver::MqttDriver(SensorSpec spec, MqttSourceOptions options, Clock& clock)
+    : spec_(std::move(spec)),
+      options_(std::move(options)),
+      clock_(clock),
+      bad_log_(LogLevel::kWarn, "mqtt", kLogIntervalUs, clock),
+      conn_log_(LogLevel::kWarn, "mqtt", kLogIntervalUs, clock) {}
+
+MqttDriver::~MqttDriver() { Stop(); }
+
+MqttSourceStats MqttDriver::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+Status MqttDriver::Start(ReadingSink& sink) {
+  if (thread_.joinable()) return Status::Ok();
+  if (!options_.password_file.empty()) {
+    StatusOr<std::string> pw = ReadPasswordFile(options_.password_file);
+    if (!pw.ok()) return InvalidArgument("sensor \"" + spec_.name + "\": " + pw.status().message());
+    password_ = std::move(*pw);
+  }
+  sink_ = &sink;
+  stop_ = false;
+  InitLibraryOnce();
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void MqttDriver::Stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(sleep_mu_);
+    stop_ = true;
+  }
+  sleep_cv_.notify_all();
+  thread_.join();
+}
+
+bool MqttDriver::Sleep(int64_t us) {
+  std::unique_lock<std::mutex> lock(sleep_mu_);
+  sleep_cv_.wait_for(lock, std::chrono::microseconds(us), [this] { return stop_.load(); });
+  return !stop_;
+}
+
+void MqttDriver::SetError(const std::string& error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.last_error = error;
+  }
+  conn_log_.Log("sensor \"" + spec_.name + "\": " + options_.host + ":" +
+                std::to_string(options_.port) + ": " + error);
+}
+
+void MqttDriver::Run() {
+  mosq_ = mosquitto_new(options_.client_id.empty() ? nullptr : options_.client_id.c_str(),
+                        /*clean_session=*/true, this);
+  if (mosq_ == nullptr) {
+    SetError("cannot create an MQTT client (out of memory)");
+    return;
+  }
+  mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+  mosquitto_connect_callback_set(mosq_, &OnConnectThunk);
+  mosquitto_subscribe_callback_set(mosq_, &OnSubscribeThunk);
+  mosquitto_message_callback_set(mosq_, &OnMessageThunk);
+  if (!options_.username.empty()) {
+    mosquitto_username_pw_set(mosq_, options_.username.c_str(),
+                              options_.password_file.empty() ? nullptr : password_.c_str());
+  }
+  Backoff backoff(options_.reconnect_min_us, options_.reconnect_max_us);
+  bool first = true;
+  while (!stop_) {
+    int rc = first ? mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port,
+                                             options_.keepalive_s)
+                   : mosquitto_reconnect_async(mosq_);
+    int err = errno;
+    first = false;
+    const int64_t started = clock_.NowMonotonicUs();
+    bool was_connected = false;
+    std::string refused;
+    while (rc == MOSQ_ERR_SUCCESS && !stop_) {
+      rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
+      err = errno;
+    }
+    if (stop_) break;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      was_connected = stats_.connected;
+      stats_.connected = false;
+      stats_.subscribed = false;
+      refused = stats_.last_error.rfind("refused", 0) == 0 ? stats_.last_error : "";
+    }
+    if (refused.empty()) {
+      SetError((was_connected ? "connection lost: " : "cannot connect: ") + Reason(rc, err));
+    }
+    if (was_connected && clock_.NowMonotonicUs() - started >= kStableConnectionUs) {
+      backoff.Reset();
+    }
+    if (!Sleep(backoff.NextDelayUs())) break;
+  }
+  mosquitto_disconnect(mosq_);
+  mosquitto_destroy(mosq_);
+  mosq_ = nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.connected = false;
+  stats_.subscribed = false;
+}
+
+void MqttDriver::OnConnect(int rc) {
+  if (rc != 0) {
+    SetError(ConnackReason(rc));
+    mosquitto_disconnect(mosq_);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.connected = true;
+    ++stats_.connects;
+    stats_.last_error.clear();
+  }
+  LogInfo("mqtt", "sensor \"" + spec_.name + "\": connected to " + options_.host + ":" +
+                      std::to_string(options_.port) + ", subscribing to " + options_.topic);
+  int src = mosquitto_subscribe(mosq_, nullptr, options_.topic.c_str(), options_.qos);
+  if (src != MOSQ_ERR_SUCCESS) SetError("subscribe: " + Reason(src, errno));
+}
+
+void MqttDriver::OnSubscribe(int granted_qos) {
+  if (granted_qos > 2) {
+    SetError("refused by the broker: subscription to " + options_.topic);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.subscribed = true;
+}
+
+void MqttDriver::OnMessage(const mosquitto_message& msg) {
+  const int64_t wall = clock_.NowWallUs();
+  const int64_t mono = clock_.NowMonotonicUs();
+  std::string_view payload(static_cast<const char*>(msg.payload),
+                           msg.payloadlen > 0 ? static_cast<size_t>(msg.payloadlen) : 0);
+  StatusOr<double> raw = ParseMqttPayload(payload, options_.json_path);
+  if (!raw.ok()) {
+    std::string what = "bad payload on " + std::string(msg.topic ? msg.topic : "?") + ": " +
+                       raw.status().message();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.messages;
+      ++stats_.bad_payloads;
+      stats_.last_error = what;
+    }
+    bad_log_.Log("sensor \"" + spec_.name + "\": " + what);
+    return;
+  }
+  const double value = *raw * spec_.scale + spec_.offset;
+  const bool want = deadband_.Want(spec_, value, mono);
+  bool accepted = false;
+  if (want) {
+    Reading r;
+    r.sensor = spec_.name;
+    r.ts_us = wall;
+    r.value = value;
+    r.unit = spec_.unit;
+    r.quality = Quality::kGood;
+    accepted = sink_->Submit(std::move(r), kSubmitTimeoutUs).ok();
+    if (accepted) {
+      deadband_.Submitted(value, mono);
+    } else {
+      bad_log_.Log("sensor \"" + spec_.name + "\": reading dropped (pipeline full)");
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.messages;
+  if (!want) ++stats_.suppressed;
+  if (want && accepted) ++stats_.readings;
+  if (want && !accepted) ++stats_.dropped;
+}
+
+void MqttDriver::OnConnectThunk(mosquitto*, void* self, int rc) {
+  static_cast<MqttDriver*>(self)->OnConnect(rc);
+}
+
+void MqttDriver::OnSubscribeThunk(mosquitto*, void* self, int, int count, const int* granted) {
+  static_cast<MqttDriver*>(self)->OnSubscribe(count > 0 && granted != nullptr ? granted[0] : 128);
+}
+
+void MqttDriver::OnMessageThunk(mosquitto*, void* self, const mosquitto_message* msg) {
+  if (msg != nullptr) static_cast<MqttDriver*>(self)->OnMessage(*msg);
+}
+
+StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Params& params,
+                                                   DriverContext& ctx) {
+  MqttSourceOptions o;
+  StatusOr<std::string> url = params.RequiredString("url");
+  if (!url.ok()) return url.status();
+  Status st = ParseBrokerUrl(*url, &o.host, &o.port);
+  if (!st.ok()) return params.ErrorAt("url", st.message());
+  StatusOr<std::string> topic = params.RequiredString("topic");
+  if (!topic.ok()) return topic.status();
+  if (topic->empty() || mosquitto_sub_topic_check(topic->c_str()) != MOSQ_ERR_SUCCESS) {
+    return params.ErrorAt("topic", "must be a valid topic filter ('+' and '#' only as whole "
+                                   "levels, '#' last): \"" + *topic + "\"");
+  }
+  o.topic = *topic;
+  StatusOr<std::string> path = params.String("json_path", "");
+  if (!path.ok()) return path.status();
+  if (params.Has("json_path") && (path->empty() || !ValidJsonPath(*path))) {
+    return params.ErrorAt("json_path", "must be a simple path such as \"$.sensors.temp\" or "
+                                       "\"$.values[0]\", not \"" + *path + "\"");
+  }
+  o.json_path = *path;
+  StatusOr<int64_t> qos = params.Integer("qos", 0);
+  if (!qos.ok()) return qos.status();
+  if (*qos < 0 || *qos > 2) return params.ErrorAt("qos", "must be 0, 1 or 2");
+  o.qos = static_cast<int>(*qos);
+  StatusOr<std::string> user = params.String("username", "");
+  if (!user.ok()) return user.status();
+  o.username = *user;
+  StatusOr<std::string> pw = params.String("password_file", "");
+  if (!pw.ok()) return pw.status();
+  if (params.Has("password_file") && (pw->empty() || o.username.empty())) {
+    return params.ErrorAt("password_file", "needs a path and param \"username\"");
+  }
+  o.password_file = *pw;
+  StatusOr<std::string> id = params.String("client_id", "");
+  if (!id.ok()) return id.status();
+  if (params.Has("client_id") && (id->empty() || id->size() > 65535)) {
+    return params.ErrorAt("client_id", "must be 1 .. 65535 bytes");
+  }
+  o.client_id = *id;
+  return std::unique_ptr<Driver>(new MqttDriver(spec, std::move(o), ctx.clock));
+}
+
+}  // namespace sluice
