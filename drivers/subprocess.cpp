@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,9 +21,11 @@ extern char** environ;
 namespace sluice {
 namespace {
 
-// Poll tick while the child runs: how soon an exit is noticed when a
-// leftover group member still holds the pipes open.
+// Without a pidfd (kernels before 5.3): how often the child's exit is
+// checked while its pipes are open (a leftover group member may hold them)
+// and once they are closed.
 constexpr int kTickMs = 20;
+constexpr int kClosedTickMs = 1;
 // After SIGKILL, how long to wait for the child to become reapable (a child
 // stuck in uninterruptible sleep is left for a later call to reap).
 constexpr int64_t kReapWaitUs = 2 * 1000000ll;
@@ -82,6 +85,31 @@ bool KillGroupAndReap(pid_t pid, int* status) {
   kill(pid, SIGKILL);  // in case it left its group
   return Reap(pid, status);
 }
+
+// A descriptor that polls readable once `pid` exits; -1 if the kernel has
+// no pidfd_open (then the caller polls with ticks).
+int OpenPidFd(pid_t pid) {
+#if defined(SYS_pidfd_open) && !defined(SLUICE_NO_PIDFD)  // the macro tests the fallback
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
 
 class Pipe {
  public:
@@ -207,6 +235,7 @@ StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
     return rc == ENOENT ? Status(StatusCode::kNotFound, why) : InvalidArgument(why);
   }
 
+  const Fd pidfd(OpenPidFd(pid));
   SubprocessResult result;
   const int64_t deadline = MonoUs() + options.timeout_us;
   bool out_open = true;
@@ -232,14 +261,15 @@ StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
                                               FormatDuration(options.timeout_us) +
                                               " (process group killed)");
     }
-    const int wait_ms =
-        static_cast<int>(std::min<int64_t>(kTickMs, (deadline - now + 999) / 1000));
-    pollfd fds[2];
+    int64_t wait_ms = (deadline - now + 999) / 1000;
+    if (pidfd.get() < 0) wait_ms = std::min<int64_t>(wait_ms, out_open || err_open ? kTickMs
+                                                                                 : kClosedTickMs);
+    pollfd fds[3];
     nfds_t n = 0;
     if (out_open) fds[n++] = {out.read_end(), POLLIN, 0};
     if (err_open) fds[n++] = {err.read_end(), POLLIN, 0};
-    // With both pipes at EOF this just sleeps one tick before the exit check.
-    poll(n > 0 ? fds : nullptr, n, wait_ms);
+    if (pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
+    poll(n > 0 ? fds : nullptr, n, static_cast<int>(wait_ms));
   }
   // The child is a zombie now: kill what it left behind, then reap it.
   if (!KillGroupAndReap(pid, &status)) {

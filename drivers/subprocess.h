@@ -8,7 +8,8 @@
 //   signal at its default action (sluiced ignores SIGPIPE; glibc's spawn
 //   alone leaves its two internal real-time signals ignored).
 // - stdout and stderr are read together with poll(), so a child filling one
-//   pipe never deadlocks against us reading the other.
+//   pipe never deadlocks against us reading the other. The child's exit is
+//   seen through a pidfd (Linux >= 5.3), else by checking every 1-20 ms.
 // - The whole process group is killed (SIGKILL) when the deadline passes,
 //   when stdout exceeds `max_stdout`, and as soon as the direct child exits
 //   (so a leftover background process cannot hold the pipes open). The group
