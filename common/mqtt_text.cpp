@@ -6,9 +6,9 @@
 namespace sluice {
 
 std::string ConnackReason(int rc) {
-  static const char* kConnack[] = {"accepted", "unacceptable protocol version",
-                                   "identifier rejected", "server unavailable",
-                                   "bad user name or password", "not authorized"};
+  static const char* kConnack[] = {
+      "accepted",           "unacceptable protocol version", "identifier rejected",
+      "server unavailable", "bad user name or password",     "not authorized"};
   std::string s = "refused by the broker: CONNACK rc " + std::to_string(rc);
   if (rc > 0 && rc <= 5) s += std::string(" (") + kConnack[rc] + ")";
   return s;

@@ -46,8 +46,10 @@ StatusOr<double> ParseCommandOutput(const std::string& output, const std::string
     StatusOr<double> v = ParsePlainNumber(t);
     if (v.ok()) return v;
     if (t.find('\n') != std::string_view::npos) {
-      return InvalidArgument("output is several lines, not one number (set param \"field\" "
-                             "to read a name=value line): \"" + Snippet(t) + "\"");
+      return InvalidArgument(
+          "output is several lines, not one number (set param \"field\" "
+          "to read a name=value line): \"" +
+          Snippet(t) + "\"");
     }
     return InvalidArgument("output is " + v.status().message());
   }
@@ -148,8 +150,9 @@ StatusOr<std::unique_ptr<Driver>> CreateCommandDriver(const SensorSpec& spec, Pa
   StatusOr<bool> shell = params.Bool("shell", false);
   if (!shell.ok()) return shell.status();
   if (!params.Has("argv")) {
-    return params.SensorError("param \"argv\" is required for driver \"command\" (a list: "
-                              "[\"/path/to/program\", \"arg\"])");
+    return params.SensorError(
+        "param \"argv\" is required for driver \"command\" (a list: "
+        "[\"/path/to/program\", \"arg\"])");
   }
   std::vector<std::string> argv;
   StatusOr<std::vector<std::string>> list = params.StringList("argv");
@@ -165,24 +168,24 @@ StatusOr<std::unique_ptr<Driver>> CreateCommandDriver(const SensorSpec& spec, Pa
   if (argv.empty() || argv[0].empty()) return params.ErrorAt("argv", "must name a program");
   if (*shell) {
     if (argv.size() != 1) {
-      return params.ErrorAt("argv", "with shell = true must be one command line (a string or a "
-                                    "list of one string), not " + std::to_string(argv.size()) +
-                                    " strings");
+      return params.ErrorAt("argv",
+                            "with shell = true must be one command line (a string or a "
+                            "list of one string), not " +
+                                std::to_string(argv.size()) + " strings");
     }
     argv = {"/bin/sh", "-c", argv[0]};
   }
   StatusOr<std::string> field = params.String("field", "");
   if (!field.ok()) return field.status();
-  if (params.Has("field") &&
-      (field->empty() || field->find_first_of("=\n") != std::string::npos ||
-       TrimSpace(*field) != *field)) {
+  if (params.Has("field") && (field->empty() || field->find_first_of("=\n") != std::string::npos ||
+                              TrimSpace(*field) != *field)) {
     return params.ErrorAt("field", "must be a name without '=', newlines or surrounding spaces");
   }
   int64_t timeout = spec.timeout_us;
   if (timeout <= 0) timeout = std::min<int64_t>(spec.interval_us, kDefaultTimeoutUs);
   if (timeout <= 0) timeout = kDefaultTimeoutUs;
-  return std::unique_ptr<Driver>(new CommandDriver(SharedCommand::For(argv), *field,
-                                                   spec.interval_us, timeout, ctx.clock));
+  return std::unique_ptr<Driver>(
+      new CommandDriver(SharedCommand::For(argv), *field, spec.interval_us, timeout, ctx.clock));
 }
 
 }  // namespace sluice

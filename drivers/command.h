@@ -58,8 +58,7 @@ class SharedCommand {
   // The stdout of a run that started at or after `not_before_mono_us`
   // (running the command now if the newest run is older), or that run's
   // error. `now_mono_us` stamps a new run's start.
-  StatusOr<std::string> Output(int64_t now_mono_us, int64_t not_before_mono_us,
-                               int64_t timeout_us);
+  StatusOr<std::string> Output(int64_t now_mono_us, int64_t not_before_mono_us, int64_t timeout_us);
   // Runs so far.
   uint64_t runs() const;
   const std::vector<std::string>& argv() const { return argv_; }
@@ -81,8 +80,8 @@ class SharedCommand {
 class CommandDriver final : public Driver {
  public:
   // `clock` (monotonic: the sharing window) must outlive the driver.
-  CommandDriver(std::shared_ptr<SharedCommand> command, std::string field,
-                int64_t interval_us, int64_t timeout_us, Clock& clock);
+  CommandDriver(std::shared_ptr<SharedCommand> command, std::string field, int64_t interval_us,
+                int64_t timeout_us, Clock& clock);
 
   bool polled() const override { return true; }
   bool blocking() const override { return true; }

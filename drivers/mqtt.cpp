@@ -32,12 +32,18 @@ std::string Reason(int rc, int err) {
 
 const char* JsonTypeName(const JsonValue& v) {
   switch (v.type()) {
-    case JsonValue::Type::kNull: return "null";
-    case JsonValue::Type::kBool: return "a boolean";
-    case JsonValue::Type::kNumber: return "a number";
-    case JsonValue::Type::kString: return "a string";
-    case JsonValue::Type::kArray: return "an array";
-    case JsonValue::Type::kObject: return "an object";
+    case JsonValue::Type::kNull:
+      return "null";
+    case JsonValue::Type::kBool:
+      return "a boolean";
+    case JsonValue::Type::kNumber:
+      return "a number";
+    case JsonValue::Type::kString:
+      return "a string";
+    case JsonValue::Type::kArray:
+      return "an array";
+    case JsonValue::Type::kObject:
+      return "an object";
   }
   return "?";
 }
@@ -59,10 +65,12 @@ Status ParseBrokerUrl(const std::string& url, std::string* host, int* port) {
   std::string port_text;
   if (rest[0] == '[') {
     size_t close = rest.find(']');
-    if (close == std::string::npos) return InvalidArgument("has an unclosed '[' in \"" + url + "\"");
+    if (close == std::string::npos)
+      return InvalidArgument("has an unclosed '[' in \"" + url + "\"");
     *host = rest.substr(1, close - 1);
     rest = rest.substr(close + 1);
-    if (!rest.empty() && rest[0] != ':') return InvalidArgument("has junk after ']' in \"" + url + "\"");
+    if (!rest.empty() && rest[0] != ':')
+      return InvalidArgument("has junk after ']' in \"" + url + "\"");
     if (!rest.empty()) port_text = rest.substr(1);
   } else {
     size_t colon = rest.rfind(':');
@@ -339,15 +347,19 @@ StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Param
   StatusOr<std::string> topic = params.RequiredString("topic");
   if (!topic.ok()) return topic.status();
   if (topic->empty() || mosquitto_sub_topic_check(topic->c_str()) != MOSQ_ERR_SUCCESS) {
-    return params.ErrorAt("topic", "must be a valid topic filter ('+' and '#' only as whole "
-                                   "levels, '#' last): \"" + *topic + "\"");
+    return params.ErrorAt("topic",
+                          "must be a valid topic filter ('+' and '#' only as whole "
+                          "levels, '#' last): \"" +
+                              *topic + "\"");
   }
   o.topic = *topic;
   StatusOr<std::string> path = params.String("json_path", "");
   if (!path.ok()) return path.status();
   if (params.Has("json_path") && (path->empty() || !ValidJsonPath(*path))) {
-    return params.ErrorAt("json_path", "must be a simple path such as \"$.sensors.temp\" or "
-                                       "\"$.values[0]\", not \"" + *path + "\"");
+    return params.ErrorAt("json_path",
+                          "must be a simple path such as \"$.sensors.temp\" or "
+                          "\"$.values[0]\", not \"" +
+                              *path + "\"");
   }
   o.json_path = *path;
   StatusOr<int64_t> qos = params.Integer("qos", 0);

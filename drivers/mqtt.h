@@ -74,14 +74,14 @@ struct MqttSourceOptions {
 
 struct MqttSourceStats {
   bool connected = false;
-  bool subscribed = false;      // SUBACK granted on the current connection
-  uint64_t connects = 0;        // successful CONNACKs
-  uint64_t messages = 0;        // messages received
-  uint64_t readings = 0;        // readings the sink accepted
+  bool subscribed = false;  // SUBACK granted on the current connection
+  uint64_t connects = 0;    // successful CONNACKs
+  uint64_t messages = 0;    // messages received
+  uint64_t readings = 0;    // readings the sink accepted
   uint64_t bad_payloads = 0;
-  uint64_t suppressed = 0;      // held back by the deadband
-  uint64_t dropped = 0;         // refused by a full sink
-  std::string last_error;       // last connection or payload problem
+  uint64_t suppressed = 0;  // held back by the deadband
+  uint64_t dropped = 0;     // refused by a full sink
+  std::string last_error;   // last connection or payload problem
 };
 
 // Start()/Stop() from one controlling thread; stats() thread-safe.

@@ -124,8 +124,10 @@ StatusOr<std::unique_ptr<Driver>> CreateSerialDriver(const SensorSpec& spec, Par
   if (!baud.ok()) return baud.status();
   speed_t speed;
   if (*baud <= 0 || *baud > 4000000 || !BaudToSpeed(static_cast<int>(*baud), &speed)) {
-    return params.ErrorAt("baud", "must be a standard rate (1200, 9600, 19200, 38400, 57600, "
-                                  "115200, ...), not " + std::to_string(*baud));
+    return params.ErrorAt("baud",
+                          "must be a standard rate (1200, 9600, 19200, 38400, 57600, "
+                          "115200, ...), not " +
+                              std::to_string(*baud));
   }
   s.baud = static_cast<int>(*baud);
   StatusOr<std::string> parity = params.String("parity", "none");

@@ -25,19 +25,17 @@ struct BaudEntry {
 };
 
 constexpr BaudEntry kBauds[] = {
-    {50, B50},         {75, B75},         {110, B110},       {134, B134},
-    {150, B150},       {200, B200},       {300, B300},       {600, B600},
-    {1200, B1200},     {1800, B1800},     {2400, B2400},     {4800, B4800},
-    {9600, B9600},     {19200, B19200},   {38400, B38400},   {57600, B57600},
-    {115200, B115200}, {230400, B230400}, {460800, B460800}, {500000, B500000},
-    {576000, B576000}, {921600, B921600}, {1000000, B1000000}, {1152000, B1152000},
+    {50, B50},           {75, B75},           {110, B110},         {134, B134},
+    {150, B150},         {200, B200},         {300, B300},         {600, B600},
+    {1200, B1200},       {1800, B1800},       {2400, B2400},       {4800, B4800},
+    {9600, B9600},       {19200, B19200},     {38400, B38400},     {57600, B57600},
+    {115200, B115200},   {230400, B230400},   {460800, B460800},   {500000, B500000},
+    {576000, B576000},   {921600, B921600},   {1000000, B1000000}, {1152000, B1152000},
     {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000},
     {3500000, B3500000}, {4000000, B4000000},
 };
 
-std::string Errno(const std::string& what, int err) {
-  return what + ": " + std::strerror(err);
-}
+std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 std::mutex g_ports_mu;
 std::map<std::string, std::weak_ptr<SerialPort>>* g_ports = nullptr;
@@ -66,10 +64,18 @@ void ApplySerialSettings(const SerialSettings& s, termios* t) {
   t->c_cflag &= ~static_cast<tcflag_t>(CSIZE | PARENB | PARODD | CSTOPB | CRTSCTS);
   t->c_cflag |= CLOCAL | CREAD;
   switch (s.data_bits) {
-    case 5: t->c_cflag |= CS5; break;
-    case 6: t->c_cflag |= CS6; break;
-    case 7: t->c_cflag |= CS7; break;
-    default: t->c_cflag |= CS8; break;
+    case 5:
+      t->c_cflag |= CS5;
+      break;
+    case 6:
+      t->c_cflag |= CS6;
+      break;
+    case 7:
+      t->c_cflag |= CS7;
+      break;
+    default:
+      t->c_cflag |= CS8;
+      break;
   }
   if (s.parity != 'N') {
     t->c_cflag |= PARENB;
@@ -85,7 +91,8 @@ void ApplySerialSettings(const SerialSettings& s, termios* t) {
 
 StatusOr<int> OpenSerialDevice(const SerialSettings& s) {
   speed_t speed;
-  if (!BaudToSpeed(s.baud, &speed)) return InvalidArgument("unsupported baud " + std::to_string(s.baud));
+  if (!BaudToSpeed(s.baud, &speed))
+    return InvalidArgument("unsupported baud " + std::to_string(s.baud));
   int fd = open(s.device.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return IoError(Errno("open " + s.device, errno));
   termios t;
@@ -126,8 +133,8 @@ StatusOr<std::shared_ptr<SerialPort>> SerialPort::For(const SerialSettings& s,
     port = std::make_shared<SerialPort>(s, sensor);
     slot = port;
   } else if (!port->settings().SameLine(s)) {
-    return InvalidArgument("already used by sensor \"" + port->first_sensor() +
-                           "\" with " + port->settings().Describe() + ", not " + s.Describe());
+    return InvalidArgument("already used by sensor \"" + port->first_sensor() + "\" with " +
+                           port->settings().Describe() + ", not " + s.Describe());
   }
   return port;
 }

@@ -62,11 +62,11 @@ StatusOr<int> OpenSerialDevice(const SerialSettings& s);
 
 struct SerialPortStats {
   bool connected = false;
-  uint64_t opens = 0;         // successful opens (1 + reopens)
-  uint64_t lines = 0;         // complete lines delivered to listeners
-  uint64_t overlong = 0;      // lines dropped for exceeding kMaxSerialLine
-  uint64_t disconnects = 0;   // hang-ups and read errors
-  std::string last_error;     // why it is not connected ("" when connected)
+  uint64_t opens = 0;        // successful opens (1 + reopens)
+  uint64_t lines = 0;        // complete lines delivered to listeners
+  uint64_t overlong = 0;     // lines dropped for exceeding kMaxSerialLine
+  uint64_t disconnects = 0;  // hang-ups and read errors
+  std::string last_error;    // why it is not connected ("" when connected)
 };
 
 class SerialPort {

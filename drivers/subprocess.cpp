@@ -212,8 +212,8 @@ StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);
 #endif
-  posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&s.attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&s.attr, 0);
   sigset_t mask;
   sigemptyset(&mask);
@@ -257,13 +257,12 @@ StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
     const int64_t now = MonoUs();
     if (now >= deadline) {
       KillGroupAndReap(pid, &status);
-      return Status(StatusCode::kTimeout, "timed out after " +
-                                              FormatDuration(options.timeout_us) +
+      return Status(StatusCode::kTimeout, "timed out after " + FormatDuration(options.timeout_us) +
                                               " (process group killed)");
     }
     int64_t wait_ms = (deadline - now + 999) / 1000;
-    if (pidfd.get() < 0) wait_ms = std::min<int64_t>(wait_ms, out_open || err_open ? kTickMs
-                                                                                 : kClosedTickMs);
+    if (pidfd.get() < 0)
+      wait_ms = std::min<int64_t>(wait_ms, out_open || err_open ? kTickMs : kClosedTickMs);
     pollfd fds[3];
     nfds_t n = 0;
     if (out_open) fds[n++] = {out.read_end(), POLLIN, 0};

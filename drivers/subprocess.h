@@ -42,7 +42,7 @@ struct SubprocessResult {
   std::string err_tail;  // the last max_stderr_tail bytes of stderr
   bool exited = false;   // exited normally (exit_code valid)
   int exit_code = -1;
-  int term_signal = 0;   // killed by this signal (when !exited)
+  int term_signal = 0;  // killed by this signal (when !exited)
 };
 
 // Runs the program. An error Status means it did not run to completion:

@@ -1,5 +1,5 @@
 // `command` driver against real shell scripts written into a TempDir.
-#include <catch2/catch.hpp>
+#include "drivers/command.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
-#include "drivers/command.h"
 #include "drivers/subprocess.h"
 #include "make_driver.h"
 #include "tests/support/support.h"
@@ -33,8 +33,8 @@ std::string Script(const TempDir& dir, const std::string& name, const std::strin
 
 std::unique_ptr<Driver> MustMake(const std::string& params, Clock& clock,
                                  int64_t interval_us = 1000000) {
-  StatusOr<std::unique_ptr<Driver>> d = MakeDriver(params, Spec("cmd", "command", interval_us),
-                                                   clock);
+  StatusOr<std::unique_ptr<Driver>> d =
+      MakeDriver(params, Spec("cmd", "command", interval_us), clock);
   INFO(d.status().ToString());
   REQUIRE(d.ok());
   return std::move(*d);
@@ -85,8 +85,9 @@ TEST_CASE("command output parsing") {
   CHECK(*ParseCommandOutput(lines, "last") == 1);
   CHECK_THAT(ParseCommandOutput(lines, "bad").status().message(),
              Catch::Contains("\"bad=\" line: not a number: \"x\""));
-  CHECK_THAT(ParseCommandOutput(lines, "pressure").status().message(),
-             Catch::Contains("no line \"pressure=...\" in the output (names: temp, hum, bad, last)"));
+  CHECK_THAT(
+      ParseCommandOutput(lines, "pressure").status().message(),
+      Catch::Contains("no line \"pressure=...\" in the output (names: temp, hum, bad, last)"));
 }
 
 TEST_CASE("command runs a program with arguments, no shell") {
@@ -196,15 +197,15 @@ TEST_CASE("command garbage output is an error") {
 TEST_CASE("command output over 64 KiB is an error and the writer is killed") {
   TempDir dir;
   FakeClock clock;
-  auto huge = MustMake(
-      ArgvOf(Script(dir, "h.sh", "head -c 70000 /dev/zero | tr '\\0' '1'\n")), clock);
+  auto huge =
+      MustMake(ArgvOf(Script(dir, "h.sh", "head -c 70000 /dev/zero | tr '\\0' '1'\n")), clock);
   CHECK_THAT(huge->Sample(0).status().message(), Catch::Contains("output exceeds 65536 bytes"));
   // Endless output: stopped at the cap, not at the timeout.
   std::string pidfile = dir.Join("yes.pid");
-  auto endless = MustMake("{ argv = [" + Quote(Script(dir, "y.sh", "echo $$ > '" + pidfile +
-                                                                    "'\nexec yes 1\n")) +
-                              "], timeout = \"60s\" }",
-                          clock);
+  auto endless = MustMake(
+      "{ argv = [" + Quote(Script(dir, "y.sh", "echo $$ > '" + pidfile + "'\nexec yes 1\n")) +
+          "], timeout = \"60s\" }",
+      clock);
   Status st = endless->Sample(0).status();
   CHECK(st.code() == StatusCode::kIoError);
   CHECK_THAT(st.message(), Catch::Contains("output exceeds"));
@@ -253,8 +254,8 @@ TEST_CASE("command timeout kills the whole process group") {
   FakeClock clock;
   std::string gpid = dir.Join("grandchild.pid");
   // The grandchild inherits stdout: only the group kill frees the pipe.
-  std::string s = Script(dir, "hang.sh",
-                         "sleep 60 &\necho $! > '" + gpid + "'\necho 1\nsleep 60\n");
+  std::string s =
+      Script(dir, "hang.sh", "sleep 60 &\necho $! > '" + gpid + "'\necho 1\nsleep 60\n");
   auto d = MustMake("{ argv = [" + Quote(s) + "], timeout = \"300ms\" }", clock);
   CHECK(static_cast<CommandDriver&>(*d).timeout_us() == 300000);
   Status st = d->Sample(0).status();

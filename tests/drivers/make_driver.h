@@ -3,17 +3,17 @@
 // params applied, then DriverRegistry::Builtin().Create().
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <memory>
 #include <string>
-
-#include <toml++/toml.h>
 
 #include "drivers/driver.h"
 
 namespace sluice {
 
-inline StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& params,
-                                                    SensorSpec spec, Clock& clock) {
+inline StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& params, SensorSpec spec,
+                                                    Clock& clock) {
   toml::table root = toml::parse("[sensor]\nparams = " + params + "\n", std::string("file.toml"));
   Params p("file.toml", spec.name, root["sensor"]["params"].as_table(), 2, 1);
   Status st = ApplyCommonParams(p, &spec);

@@ -1,16 +1,15 @@
 // `mqtt` driver against a real Mosquitto on a free loopback port; messages
 // are published with mosquitto_pub (a separate, real client).
-#include <catch2/catch.hpp>
+#include "drivers/mqtt.h"
 
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <optional>
-
 #include <string>
 
 #include "common/clock.h"
-#include "drivers/mqtt.h"
 #include "make_driver.h"
 #include "test_sink.h"
 #include "tests/support/mosquitto_broker.h"
@@ -40,8 +39,15 @@ void RunOk(std::vector<std::string> argv) {
 
 // Publishes one QoS 1 message with mosquitto_pub.
 void Publish(int port, const std::string& topic, const std::string& payload) {
-  std::vector<std::string> argv = {"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p",
-                                   std::to_string(port), "-t", topic, "-q", "1"};
+  std::vector<std::string> argv = {"/usr/bin/mosquitto_pub",
+                                   "-h",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(port),
+                                   "-t",
+                                   topic,
+                                   "-q",
+                                   "1"};
   if (payload.empty()) {
     argv.push_back("-n");
   } else {
@@ -65,8 +71,8 @@ std::string Url(int port) { return "mqtt://127.0.0.1:" + std::to_string(port); }
 
 void WaitSubscribed(const MqttDriver& d, uint64_t connects = 1) {
   INFO(d.stats().last_error);
-  REQUIRE(WaitUntil([&] { return d.stats().subscribed && d.stats().connects >= connects; },
-                    kWaitUs));
+  REQUIRE(
+      WaitUntil([&] { return d.stats().subscribed && d.stats().connects >= connects; }, kWaitUs));
 }
 
 // A started broker and a driver subscribed to "t" at QoS 1 on it.
@@ -79,9 +85,9 @@ struct Lan {
   explicit Lan(const std::string& more_params) {
     std::string error;
     REQUIRE(broker.Start(&error));
-    d = MakeMqtt("{ url = \"" + Url(broker.port()) + "\", topic = \"t\", qos = 1" +
-                     more_params + " }",
-                 clock);
+    d = MakeMqtt(
+        "{ url = \"" + Url(broker.port()) + "\", topic = \"t\", qos = 1" + more_params + " }",
+        clock);
     REQUIRE(d->Start(sink).ok());
     WaitSubscribed(*d);
   }
@@ -163,8 +169,8 @@ TEST_CASE("mqtt numbers and JSON fields become readings", "[integration]") {
   REQUIRE(broker.Start(&error));
   FakeClock clock;
   TestSink sink;
-  auto num = MakeMqtt("{ url = \"" + Url(broker.port()) + "\", topic = \"home/+/temp\", qos = 1 }",
-                      clock);
+  auto num =
+      MakeMqtt("{ url = \"" + Url(broker.port()) + "\", topic = \"home/+/temp\", qos = 1 }", clock);
   auto json = MakeMqtt("{ url = \"" + Url(broker.port()) +
                            "\", topic = \"tele/dev1\", json_path = \"$.sensors.temp\", "
                            "scale = 2.0, offset = 2.0 }",
@@ -181,7 +187,8 @@ TEST_CASE("mqtt numbers and JSON fields become readings", "[integration]") {
   REQUIRE(sink.WaitFor(3) == 3);
   REQUIRE(WaitUntil([&] { return json->stats().readings == 1; }, kWaitUs));
   std::vector<Reading> r = sink.readings();
-  std::sort(r.begin(), r.end(), [](const Reading& a, const Reading& b) { return a.value < b.value; });
+  std::sort(r.begin(), r.end(),
+            [](const Reading& a, const Reading& b) { return a.value < b.value; });
   CHECK(r[0].sensor == "lan.temp");
   CHECK(r[0].value == -3);
   CHECK(r[0].unit == "C");
@@ -284,14 +291,20 @@ TEST_CASE("mqtt username and password_file; a refusal says why", "[integration]"
   REQUIRE(sluice::testing::WriteFile(dir.Join("bad"), "wrong\n"));
   FakeClock clock;
   TestSink sink;
-  auto good = MakeMqtt("{ url = \"" + Url(broker.port()) + "\", topic = \"t\", username = \"gw\", "
-                       "password_file = " + Quote(dir.Join("good")) + " }",
+  auto good = MakeMqtt("{ url = \"" + Url(broker.port()) +
+                           "\", topic = \"t\", username = \"gw\", "
+                           "password_file = " +
+                           Quote(dir.Join("good")) + " }",
                        clock);
-  auto bad = MakeMqtt("{ url = \"" + Url(broker.port()) + "\", topic = \"t\", username = \"gw\", "
-                      "password_file = " + Quote(dir.Join("bad")) + " }",
+  auto bad = MakeMqtt("{ url = \"" + Url(broker.port()) +
+                          "\", topic = \"t\", username = \"gw\", "
+                          "password_file = " +
+                          Quote(dir.Join("bad")) + " }",
                       clock);
-  auto missing = MakeMqtt("{ url = \"" + Url(broker.port()) + "\", topic = \"t\", username = "
-                          "\"gw\", password_file = " + Quote(dir.Join("none")) + " }",
+  auto missing = MakeMqtt("{ url = \"" + Url(broker.port()) +
+                              "\", topic = \"t\", username = "
+                              "\"gw\", password_file = " +
+                              Quote(dir.Join("none")) + " }",
                           clock);
   CHECK_THAT(missing->Start(sink).message(), Catch::Contains("cannot be read"));
   REQUIRE(good->Start(sink).ok());

@@ -1,6 +1,6 @@
 // `serial` driver over real pseudo-terminal pairs (openpty): the test writes
 // lines on the master side, the driver reads the slave by path.
-#include <catch2/catch.hpp>
+#include "drivers/serial.h"
 
 #include <fcntl.h>
 #include <pty.h>
@@ -8,11 +8,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <string>
 
 #include "common/clock.h"
-#include "drivers/serial.h"
 #include "make_driver.h"
 #include "tests/support/support.h"
 
@@ -69,8 +69,8 @@ void WaitOpen(std::unique_ptr<Driver>& d, uint64_t opens = 1) {
   SerialPort& port = Serial(d).port();
   port.EnsureStarted();
   INFO(port.stats().last_error);
-  REQUIRE(WaitUntil([&] { return port.stats().connected && port.stats().opens >= opens; },
-                    10000000));
+  REQUIRE(
+      WaitUntil([&] { return port.stats().connected && port.stats().opens >= opens; }, 10000000));
 }
 
 void WaitLines(std::unique_ptr<Driver>& d, uint64_t lines) {
@@ -79,7 +79,7 @@ void WaitLines(std::unique_ptr<Driver>& d, uint64_t lines) {
 }
 
 std::string TtyParams(const std::string& device, const std::string& more = "",
-                   const std::string& timeout = "2s") {
+                      const std::string& timeout = "2s") {
   return "{ device = " + Quote(device) + ", timeout = \"" + timeout + "\"" +
          (more.empty() ? "" : ", " + more) + " }";
 }
@@ -242,8 +242,9 @@ TEST_CASE("serial settings map to termios") {
 // on a pty only the speed, stop bits and raw mode can be seen applied.
 TEST_CASE("serial applies baud, stop bits and raw mode to the device") {
   Pty pty;
-  auto d = MustMake(TtyParams(pty.slave(), "baud = 19200, parity = \"even\", data_bits = 7, "
-                                           "stop_bits = 2"));
+  auto d = MustMake(TtyParams(pty.slave(),
+                              "baud = 19200, parity = \"even\", data_bits = 7, "
+                              "stop_bits = 2"));
   WaitOpen(d);
   int fd = open(pty.slave().c_str(), O_RDONLY | O_NOCTTY);
   REQUIRE(fd >= 0);
