@@ -1,7 +1,10 @@
 #include "drivers/value_text.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+
+#include "common/utf8.h"
 
 namespace sluice {
 
@@ -14,11 +17,21 @@ std::string_view TrimSpace(std::string_view text) {
 }
 
 std::string Snippet(std::string_view text, size_t max) {
-  std::string out(text.substr(0, max));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80 ? 1 : Utf8SequenceLength(text, i);
+    if (out.size() + std::max<size_t>(len, 1) > max) break;
+    if (len == 0 || c < 0x20 || c == 0x7f) {
+      out.push_back('?');
+      ++i;
+    } else {
+      out.append(text.substr(i, len));
+      i += len;
+    }
   }
-  if (text.size() > max) out += "...";
+  if (i < text.size()) out += "...";
   return out;
 }
 

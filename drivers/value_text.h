@@ -17,8 +17,9 @@ std::string_view TrimSpace(std::string_view text);
 // trailing garbage with kInvalidArgument "not a number: \"...\"".
 StatusOr<double> ParsePlainNumber(std::string_view text);
 
-// `text` for an error message: control and non-ASCII bytes replaced by '?', cut to
-// `max` bytes (with "..." when cut).
+// `text` for an error message: control characters and invalid UTF-8 bytes
+// replaced by '?', cut to at most `max` bytes on a character boundary (with
+// "..." when cut).
 std::string Snippet(std::string_view text, size_t max = 60);
 
 }  // namespace sluice

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "drivers/subprocess.h"
+#include "drivers/value_text.h"
 #include "make_driver.h"
 #include "tests/support/support.h"
 
@@ -342,6 +343,20 @@ TEST_CASE("command timeout defaults to min(interval, 10s)") {
   CHECK(static_cast<CommandDriver&>(*fast).timeout_us() == 2000000);
   auto slow = MustMake("{ argv = [\"/bin/true\"] }", clock, 60000000);
   CHECK(static_cast<CommandDriver&>(*slow).timeout_us() == 10000000);
+}
+
+TEST_CASE("numbers and snippets of device text") {
+  CHECK(*ParsePlainNumber("\t1.5e-3\r\n") == 0.0015);
+  CHECK_FALSE(ParsePlainNumber("1,5").ok());
+  CHECK_FALSE(ParsePlainNumber("1 2").ok());
+  CHECK_FALSE(ParsePlainNumber("1e999").ok());
+  CHECK(Snippet("21.5 \xc2\xb0"
+                "C") ==
+        "21.5 \xc2\xb0"
+        "C");                                 // UTF-8 kept
+  CHECK(Snippet("a\x01\xff\xc2") == "a???");  // control, invalid, truncated
+  CHECK(Snippet("abcdef", 3) == "abc...");
+  CHECK(Snippet("ab\xc2\xb0", 3) == "ab...");  // never cuts a character in two
 }
 
 TEST_CASE("LastNonEmptyLine") {
