@@ -1,5 +1,6 @@
 #include "drivers/driver.h"
 
+#include "drivers/modbus/modbus.h"
 #include "drivers/push.h"
 #include "drivers/simulated.h"
 
@@ -10,6 +11,7 @@ DriverRegistry& DriverRegistry::Builtin() {
     auto* r = new DriverRegistry();
     r->Register("simulated", CreateSimulatedDriver);
     r->Register("push", CreatePushDriver);
+    r->Register("modbus", CreateModbusDriver);
     return r;
   }();
   return *registry;
