@@ -1,5 +1,6 @@
 #include "drivers/driver.h"
 
+#include "drivers/i2c/i2c.h"
 #include "drivers/modbus/modbus.h"
 #include "drivers/push.h"
 #include "drivers/simulated.h"
@@ -12,6 +13,7 @@ DriverRegistry& DriverRegistry::Builtin() {
     r->Register("simulated", CreateSimulatedDriver);
     r->Register("push", CreatePushDriver);
     r->Register("modbus", CreateModbusDriver);
+    r->Register("i2c", CreateI2cDriver);
     return r;
   }();
   return *registry;
