@@ -1,5 +1,6 @@
 #include "drivers/driver.h"
 
+#include "drivers/gpio/gpio.h"
 #include "drivers/i2c/i2c.h"
 #include "drivers/modbus/modbus.h"
 #include "drivers/push.h"
@@ -14,6 +15,7 @@ DriverRegistry& DriverRegistry::Builtin() {
     r->Register("push", CreatePushDriver);
     r->Register("modbus", CreateModbusDriver);
     r->Register("i2c", CreateI2cDriver);
+    r->Register("gpio", CreateGpioDriver);
     return r;
   }();
   return *registry;
