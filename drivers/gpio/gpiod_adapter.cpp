@@ -137,12 +137,18 @@ class GpiodChip final : public GpioChip {
 
 StatusOr<std::unique_ptr<GpioChip>> OpenGpiodChip(const std::string& chip) {
   errno = 0;
-  gpiod_chip* c = gpiod_chip_open_lookup(chip.c_str());
+  // A path opens directly, so its own errno (not the lookup's) is reported.
+  gpiod_chip* c = !chip.empty() && chip[0] == '/' ? gpiod_chip_open(chip.c_str())
+                                 : gpiod_chip_open_lookup(chip.c_str());
   if (c == nullptr) {
     int err = errno != 0 ? errno : ENOENT;
     std::string m = "gpio: cannot open chip \"" + chip + "\": " + Errno(err);
     if (err == EACCES) m += " (add the user to the gpio group)";
-    if (err == ENOENT || err == ENODEV) m += " (no such GPIO chip; see `gpiodetect`)";
+    if (!chip.empty() && chip[0] == '/' && (err == ENOTTY || err == EINVAL || err == ENODEV)) {
+      m += " (not a GPIO character device)";
+    } else if (err == ENOENT || err == ENODEV) {
+      m += " (no such GPIO chip; see `gpiodetect`)";
+    }
     return Status(StatusCode::kNotFound, m);
   }
   return std::unique_ptr<GpioChip>(new GpiodChip(c, gpiod_chip_name(c)));

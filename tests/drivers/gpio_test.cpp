@@ -167,6 +167,10 @@ TEST_CASE("gpio libgpiod adapter: missing chips are clear errors") {
   StatusOr<std::unique_ptr<GpioChip>> not_chip = OpenGpiodChip(file);
   REQUIRE_FALSE(not_chip.ok());
   CHECK_THAT(not_chip.status().message(), Catch::Contains(file));
+  CHECK_THAT(not_chip.status().message(), Catch::Contains("not a GPIO character device"));
+  StatusOr<std::unique_ptr<GpioChip>> null_dev = OpenGpiodChip("/dev/null");
+  REQUIRE_FALSE(null_dev.ok());
+  CHECK_THAT(null_dev.status().message(), Catch::Contains("not a GPIO character device"));
   if (!any_chip) {
     StatusOr<std::unique_ptr<GpioChip>> first = OpenGpiodChip("gpiochip0");
     CHECK_FALSE(first.ok());
