@@ -16,8 +16,8 @@ StatusOr<int> ParamChoice(Params& params, const std::string& key,
   return params.ErrorAt(key, "must be one of " + list + " (got \"" + *v + "\")");
 }
 
-StatusOr<int64_t> ParamIntRange(Params& params, const std::string& key, int64_t def,
-                                int64_t lo, int64_t hi) {
+StatusOr<int64_t> ParamIntRange(Params& params, const std::string& key, int64_t def, int64_t lo,
+                                int64_t hi) {
   StatusOr<int64_t> v = params.Integer(key, def);
   if (!v.ok()) return v.status();
   if (*v < lo || *v > hi) {

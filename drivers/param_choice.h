@@ -17,8 +17,8 @@ StatusOr<int> ParamChoice(Params& params, const std::string& key,
                           const std::vector<std::string>& names, int def);
 
 // An integer param within [lo, hi], or `def` when absent.
-StatusOr<int64_t> ParamIntRange(Params& params, const std::string& key, int64_t def,
-                                int64_t lo, int64_t hi);
+StatusOr<int64_t> ParamIntRange(Params& params, const std::string& key, int64_t def, int64_t lo,
+                                int64_t hi);
 
 // The one of `keys` that is present (or "" if none); an error naming the
 // second one when more than one is given.

@@ -90,8 +90,8 @@ class GpiodChip final : public GpioChip {
       what = name_ + " line \"" + r.name + "\"";
       line = gpiod_chip_find_line(chip_, r.name.c_str());
       if (line == nullptr && errno == ENOENT) {
-        return Status(StatusCode::kNotFound, "gpio " + name_ + " has no line named \"" + r.name +
-                                                 "\"");
+        return Status(StatusCode::kNotFound,
+                      "gpio " + name_ + " has no line named \"" + r.name + "\"");
       }
     }
     if (line == nullptr) return IoError("gpio " + what + ": " + Errno(errno));
@@ -102,10 +102,18 @@ class GpiodChip final : public GpioChip {
     const char* c = r.consumer.c_str();
     int rc;
     switch (r.edge) {
-      case GpioEdge::kNone: rc = gpiod_line_request_input_flags(line, c, flags); break;
-      case GpioEdge::kRising: rc = gpiod_line_request_rising_edge_events_flags(line, c, flags); break;
-      case GpioEdge::kFalling: rc = gpiod_line_request_falling_edge_events_flags(line, c, flags); break;
-      default: rc = gpiod_line_request_both_edges_events_flags(line, c, flags); break;
+      case GpioEdge::kNone:
+        rc = gpiod_line_request_input_flags(line, c, flags);
+        break;
+      case GpioEdge::kRising:
+        rc = gpiod_line_request_rising_edge_events_flags(line, c, flags);
+        break;
+      case GpioEdge::kFalling:
+        rc = gpiod_line_request_falling_edge_events_flags(line, c, flags);
+        break;
+      default:
+        rc = gpiod_line_request_both_edges_events_flags(line, c, flags);
+        break;
     }
     if (rc != 0) {
       int err = errno;
@@ -139,7 +147,7 @@ StatusOr<std::unique_ptr<GpioChip>> OpenGpiodChip(const std::string& chip) {
   errno = 0;
   // A path opens directly, so its own errno (not the lookup's) is reported.
   gpiod_chip* c = !chip.empty() && chip[0] == '/' ? gpiod_chip_open(chip.c_str())
-                                 : gpiod_chip_open_lookup(chip.c_str());
+                                                  : gpiod_chip_open_lookup(chip.c_str());
   if (c == nullptr) {
     int err = errno != 0 ? errno : ENOENT;
     std::string m = "gpio: cannot open chip \"" + chip + "\": " + Errno(err);

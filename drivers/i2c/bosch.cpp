@@ -114,8 +114,8 @@ StatusOr<BoschCalibration> BoschInit(I2cBus& bus, uint8_t address, bool bme280) 
                         : id == kBmp280ChipId ? " (a BMP280)"
                                               : "";
     return Status(StatusCode::kNotFound, Where(bus, address) + ": chip id " + buf + found +
-                                             ", expected " + (want == 0x60 ? "0x60 (BME280)"
-                                                                           : "0x58 (BMP280)"));
+                                             ", expected " +
+                                             (want == 0x60 ? "0x60 (BME280)" : "0x58 (BMP280)"));
   }
   uint8_t r[26];
   uint8_t h[7];

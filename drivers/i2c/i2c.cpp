@@ -51,17 +51,19 @@ StatusOr<ClimateReading> I2cChip::Measure(int64_t max_age_us) {
   return last_;
 }
 
-I2cDriver::I2cDriver(std::shared_ptr<I2cChip> chip, ClimateQuantity quantity,
-                     int64_t interval_us)
+I2cDriver::I2cDriver(std::shared_ptr<I2cChip> chip, ClimateQuantity quantity, int64_t interval_us)
     : chip_(std::move(chip)), quantity_(quantity), max_age_us_(interval_us / 2) {}
 
 StatusOr<double> I2cDriver::Sample(int64_t /*wall_us*/) {
   StatusOr<ClimateReading> r = chip_->Measure(max_age_us_);
   if (!r.ok()) return r.status();
   switch (quantity_) {
-    case ClimateQuantity::kTemperature: return r->temperature_c;
-    case ClimateQuantity::kPressure: return r->pressure_pa;
-    case ClimateQuantity::kHumidity: return r->humidity_pct;
+    case ClimateQuantity::kTemperature:
+      return r->temperature_c;
+    case ClimateQuantity::kPressure:
+      return r->pressure_pa;
+    case ClimateQuantity::kHumidity:
+      return r->humidity_pct;
   }
   return Internal("unknown quantity");
 }
@@ -102,8 +104,8 @@ StatusOr<std::unique_ptr<Driver>> CreateI2cDriver(const SensorSpec& spec, Params
       StatusOr<std::string> path = params.String("bus", "");
       if (!path.ok()) return params.ErrorAt("bus", "must be a bus number or a /dev/i2c-N path");
       if (path->empty() || (*path)[0] != '/') {
-        return params.ErrorAt("bus", "must be a bus number or an absolute path (got \"" + *path +
-                                         "\")");
+        return params.ErrorAt("bus",
+                              "must be a bus number or an absolute path (got \"" + *path + "\")");
       }
       bus_path = *path;
     }
@@ -126,9 +128,9 @@ StatusOr<std::unique_ptr<Driver>> CreateI2cDriver(const SensorSpec& spec, Params
   if (quantity == ClimateQuantity::kHumidity && kind == I2cChipKind::kBmp280) {
     return params.ErrorAt("quantity", "humidity needs a bme280 or sht3x (a BMP280 has none)");
   }
-  StatusOr<std::shared_ptr<I2cChip>> shared =
-      AcquireI2cChip(bus_path, static_cast<uint8_t>(*address), kind,
-                     [bus_path] { return OpenLinuxI2cBus(bus_path); }, ctx.clock);
+  StatusOr<std::shared_ptr<I2cChip>> shared = AcquireI2cChip(
+      bus_path, static_cast<uint8_t>(*address), kind,
+      [bus_path] { return OpenLinuxI2cBus(bus_path); }, ctx.clock);
   if (!shared.ok()) return params.ErrorAt("chip", shared.status().message());
   return std::unique_ptr<Driver>(new I2cDriver(std::move(*shared), quantity, spec.interval_us));
 }

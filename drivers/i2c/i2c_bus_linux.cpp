@@ -72,8 +72,8 @@ class LinuxI2cBus final : public I2cBus {
     return Status::Ok();
   }
   Status Error(uint8_t address, const char* what, int err) const {
-    std::string m = "i2c " + path_ + " address " + Hex(address) + ": " + what + ": " +
-                    std::strerror(err);
+    std::string m =
+        "i2c " + path_ + " address " + Hex(address) + ": " + what + ": " + std::strerror(err);
     if (err == ENXIO || err == EREMOTEIO) m += " (no acknowledge: is the chip at this address?)";
     return IoError(m);
   }
@@ -98,8 +98,8 @@ StatusOr<std::unique_ptr<I2cBus>> OpenLinuxI2cBus(const std::string& path) {
   if (ioctl(fd, I2C_FUNCS, &funcs) < 0) {
     int err = errno;
     close(fd);
-    return IoError("i2c: " + path + " is not an i2c-dev bus (I2C_FUNCS: " +
-                   std::strerror(err) + ")");
+    return IoError("i2c: " + path + " is not an i2c-dev bus (I2C_FUNCS: " + std::strerror(err) +
+                   ")");
   }
   return std::unique_ptr<I2cBus>(new LinuxI2cBus(path, fd, (funcs & I2C_FUNC_I2C) != 0));
 }

@@ -6,8 +6,7 @@
 
 namespace sluice {
 
-ModbusDriver::ModbusDriver(std::shared_ptr<ModbusLink> link, ModbusPoint point,
-                           int64_t timeout_us)
+ModbusDriver::ModbusDriver(std::shared_ptr<ModbusLink> link, ModbusPoint point, int64_t timeout_us)
     : link_(std::move(link)), point_(point), response_timeout_us_(timeout_us) {}
 
 StatusOr<double> ModbusDriver::Sample(int64_t /*wall_us*/) {
@@ -77,8 +76,7 @@ StatusOr<std::unique_ptr<Driver>> CreateModbusDriver(const SensorSpec& spec, Par
   StatusOr<std::string> table_key = ParamOneOfKeys(params, {"kind", "table", "function"});
   if (!table_key.ok()) return table_key.status();
   if (!table_key->empty()) {
-    StatusOr<int> t =
-        ParamChoice(params, *table_key, {"holding", "input", "coil", "discrete"}, 0);
+    StatusOr<int> t = ParamChoice(params, *table_key, {"holding", "input", "coil", "discrete"}, 0);
     if (!t.ok()) return t.status();
     point.table = static_cast<ModbusTable>(*t);
   }
@@ -121,8 +119,8 @@ StatusOr<std::unique_ptr<Driver>> CreateModbusDriver(const SensorSpec& spec, Par
   if (!link.ok()) {
     return params.ErrorAt(params.Has("url") ? "url" : "device", link.status().message());
   }
-  int64_t budget = spec.timeout_us > 0 ? spec.timeout_us
-                                       : std::min<int64_t>(spec.interval_us, 10000000);
+  int64_t budget =
+      spec.timeout_us > 0 ? spec.timeout_us : std::min<int64_t>(spec.interval_us, 10000000);
   return std::unique_ptr<Driver>(
       new ModbusDriver(std::move(*link), point, std::max<int64_t>(budget / 2, 1000)));
 }

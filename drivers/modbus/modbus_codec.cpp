@@ -43,9 +43,8 @@ double DecodeModbusRegisters(const uint16_t* regs, const ModbusFormat& f) {
 
 void EncodeModbusRegisters(double value, const ModbusFormat& f, uint16_t* regs) {
   if (ModbusRegisterCount(f.type) == 1) {
-    uint16_t r = f.type == ModbusType::kInt16
-                     ? static_cast<uint16_t>(static_cast<int16_t>(value))
-                     : static_cast<uint16_t>(value);
+    uint16_t r = f.type == ModbusType::kInt16 ? static_cast<uint16_t>(static_cast<int16_t>(value))
+                                              : static_cast<uint16_t>(value);
     regs[0] = Wire(r, f);
     return;
   }
@@ -66,10 +65,14 @@ void EncodeModbusRegisters(double value, const ModbusFormat& f, uint16_t* regs) 
 
 const char* ModbusTableName(ModbusTable table) {
   switch (table) {
-    case ModbusTable::kHolding: return "holding register";
-    case ModbusTable::kInput: return "input register";
-    case ModbusTable::kCoil: return "coil";
-    case ModbusTable::kDiscrete: return "discrete input";
+    case ModbusTable::kHolding:
+      return "holding register";
+    case ModbusTable::kInput:
+      return "input register";
+    case ModbusTable::kCoil:
+      return "coil";
+    case ModbusTable::kDiscrete:
+      return "discrete input";
   }
   return "?";
 }

@@ -23,10 +23,9 @@ bool ParseInt(const std::string& s, long lo, long hi, long* out) {
 
 // Rates termios (and so libmodbus) knows; libmodbus silently falls back to
 // 9600 for any other.
-constexpr long kBauds[] = {110,    300,    600,    1200,    2400,    4800,    9600,
-                           19200,  38400,  57600,  115200,  230400,  460800,  500000,
-                           576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000,
-                           3000000, 3500000, 4000000};
+constexpr long kBauds[] = {110,     300,     600,     1200,    2400,    4800,    9600,    19200,
+                           38400,   57600,   115200,  230400,  460800,  500000,  576000,  921600,
+                           1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
 
 bool IsModbusException(int err) { return err >= EMBXILFUN && err <= EMBXGTAR; }
 
@@ -38,15 +37,19 @@ Status SetModbusSerialSetting(ModbusEndpoint* ep, const std::string& key,
   if (key == "baud") {
     if (!ParseInt(value, 1, 4000000, &v) ||
         std::find(std::begin(kBauds), std::end(kBauds), v) == std::end(kBauds)) {
-      return InvalidArgument("baud must be a standard rate such as 9600 or 115200 (got " +
-                             value + ")");
+      return InvalidArgument("baud must be a standard rate such as 9600 or 115200 (got " + value +
+                             ")");
     }
     ep->baud = static_cast<int>(v);
   } else if (key == "parity") {
-    if (value == "N" || value == "none") ep->parity = 'N';
-    else if (value == "E" || value == "even") ep->parity = 'E';
-    else if (value == "O" || value == "odd") ep->parity = 'O';
-    else return InvalidArgument("parity must be none, even or odd (N, E, O; got " + value + ")");
+    if (value == "N" || value == "none")
+      ep->parity = 'N';
+    else if (value == "E" || value == "even")
+      ep->parity = 'E';
+    else if (value == "O" || value == "odd")
+      ep->parity = 'O';
+    else
+      return InvalidArgument("parity must be none, even or odd (N, E, O; got " + value + ")");
   } else if (key == "data_bits") {
     if (!ParseInt(value, 5, 8, &v)) return InvalidArgument("data_bits must be 5 to 8");
     ep->data_bits = static_cast<int>(v);
@@ -110,8 +113,10 @@ StatusOr<ModbusEndpoint> ParseModbusUrl(const std::string& url,
   } else if (!url.empty() && url[0] == '/') {
     rest = url;
   } else {
-    return InvalidArgument("must be tcp://HOST:PORT, rtu:///dev/DEVICE?baud=...&parity=... or "
-                           "a device path such as /dev/ttyUSB0 (got \"" + url + "\")");
+    return InvalidArgument(
+        "must be tcp://HOST:PORT, rtu:///dev/DEVICE?baud=...&parity=... or "
+        "a device path such as /dev/ttyUSB0 (got \"" +
+        url + "\")");
   }
   ep.rtu = true;
   size_t q = rest.find('?');
@@ -210,8 +215,8 @@ StatusOr<std::vector<uint16_t>> ModbusLink::Read(int unit, ModbusTable table, in
   }
   SetTimeout(ctx_, timeout_us);
   if (modbus_set_slave(ctx_, unit) != 0) {
-    return InvalidArgument("modbus " + endpoint_.Describe() + ": bad unit " +
-                           std::to_string(unit) + ": " + modbus_strerror(errno));
+    return InvalidArgument("modbus " + endpoint_.Describe() + ": bad unit " + std::to_string(unit) +
+                           ": " + modbus_strerror(errno));
   }
   std::vector<uint16_t> out(static_cast<size_t>(count));
   int rc;
@@ -258,13 +263,12 @@ StatusOr<std::shared_ptr<ModbusLink>> AcquireModbusLink(const ModbusEndpoint& en
     std::shared_ptr<ModbusLink> link = it->second.lock();
     if (link) {
       if (link->endpoint().Describe() != endpoint.Describe()) {
-        return InvalidArgument("device " + key + " is already used by sensor \"" +
-                               link->owner() + "\" as " + link->endpoint().Describe() +
+        return InvalidArgument("device " + key + " is already used by sensor \"" + link->owner() +
+                               "\" as " + link->endpoint().Describe() +
                                "; every sensor of one device must give the same settings");
       }
       if (!(link->options() == options)) {
-        return InvalidArgument("device " + key + " is already used by sensor \"" +
-                               link->owner() +
+        return InvalidArgument("device " + key + " is already used by sensor \"" + link->owner() +
                                "\" with other reconnect_min/reconnect_max values");
       }
       return link;

@@ -52,8 +52,7 @@ StatusOr<ModbusEndpoint> ParseModbusUrl(const std::string& url,
 
 // Sets one serial setting from text: baud (a standard rate), parity (N, E,
 // O, none, even, odd), data_bits (5-8), stop_bits (1-2).
-Status SetModbusSerialSetting(ModbusEndpoint* ep, const std::string& key,
-                              const std::string& value);
+Status SetModbusSerialSetting(ModbusEndpoint* ep, const std::string& key, const std::string& value);
 
 struct ModbusLinkOptions {
   int64_t reconnect_min_us = 500000;
@@ -66,8 +65,7 @@ struct ModbusLinkOptions {
 // Thread-safe.
 class ModbusLink {
  public:
-  ModbusLink(ModbusEndpoint endpoint, ModbusLinkOptions options, Clock& clock,
-             std::string owner);
+  ModbusLink(ModbusEndpoint endpoint, ModbusLinkOptions options, Clock& clock, std::string owner);
   ~ModbusLink();
   ModbusLink(const ModbusLink&) = delete;
   ModbusLink& operator=(const ModbusLink&) = delete;

@@ -1,14 +1,14 @@
 // The gpio driver through a simulated chip (edges injected from a test
 // thread), and the real libgpiod adapter's error paths.
-#include <catch2/catch.hpp>
+#include "drivers/gpio/gpio.h"
 
 #include <dirent.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "common/clock.h"
-#include "drivers/gpio/gpio.h"
 #include "make_driver.h"
 #include "sim_gpio.h"
 #include "tests/support/support.h"
@@ -209,6 +209,8 @@ TEST_CASE("gpio params are validated with positions") {
   CHECK_THAT(err("{ line = 4, active_low = 1 }"), Catch::Contains("must be a boolean"));
   CHECK_THAT(err("{ line = 4, debounce = \"5ms\" }"),
              Catch::Contains("unknown param \"debounce\" for driver \"gpio\""));
-  CHECK(MakeDriver(clock, "gpio", "{ line = \"DOOR\", mode = \"edges\", edge = \"falling\", "
-                                  "active_low = true, bias = \"pull_up\" }").ok());
+  CHECK(MakeDriver(clock, "gpio",
+                   "{ line = \"DOOR\", mode = \"edges\", edge = \"falling\", "
+                   "active_low = true, bias = \"pull_up\" }")
+            .ok());
 }

@@ -1,13 +1,13 @@
 // The i2c driver against simulated chips implementing the datasheets'
 // register maps, and the real i2c-dev adapter's error paths.
-#include <catch2/catch.hpp>
+#include "drivers/i2c/i2c.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "common/clock.h"
 #include "drivers/i2c/bosch.h"
-#include "drivers/i2c/i2c.h"
 #include "drivers/i2c/sht3x.h"
 #include "make_driver.h"
 #include "sim_i2c.h"
@@ -32,7 +32,8 @@ struct Rig {
   SimI2cBus bus;
   FakeClock clock;
   std::shared_ptr<I2cChip> Chip(I2cChipKind kind, uint8_t address, const std::string& key) {
-    auto chip = AcquireI2cChip(key, address, kind, [this] { return bus.Open(); }, clock);
+    auto chip = AcquireI2cChip(
+        key, address, kind, [this] { return bus.Open(); }, clock);
     REQUIRE(chip.ok());
     return *chip;
   }
@@ -95,8 +96,8 @@ TEST_CASE("BME280 humidity calibration packing and compensation") {
     INFO("adc_H " << adc_h);
     CHECK(got == Approx(HumidityDouble(adc_h, calib, t_fine)).margin(0.05));
   }
-  CHECK(BoschCompensateH(0, c, t_fine) == 0);            // clamped at 0 %
-  CHECK(BoschCompensateH(65535, c, t_fine) == 102400);   // and at 100 %
+  CHECK(BoschCompensateH(0, c, t_fine) == 0);           // clamped at 0 %
+  CHECK(BoschCompensateH(65535, c, t_fine) == 102400);  // and at 100 %
 }
 
 TEST_CASE("i2c BMP280 through the driver gives the datasheet's values") {
@@ -167,8 +168,7 @@ TEST_CASE("i2c Bosch: wrong chip id, missing chip, bus errors and recovery") {
   REQUIRE_FALSE(none.ok());
   CHECK_THAT(none.status().message(), Catch::Contains("0x77") && Catch::Contains("no acknowledge"));
 
-  I2cDriver ok(rig.Chip(I2cChipKind::kBmp280, 0x76, "bus-c"), ClimateQuantity::kTemperature,
-               kSec);
+  I2cDriver ok(rig.Chip(I2cChipKind::kBmp280, 0x76, "bus-c"), ClimateQuantity::kTemperature, kSec);
   REQUIRE(ok.Sample(0).ok());
   int opens = rig.bus.opens();
   rig.clock.Advance(kSec);
@@ -273,7 +273,7 @@ TEST_CASE("i2c params are validated with positions") {
   REQUIRE(first.ok());
   CHECK_THAT(err("{ bus = 200, chip = \"bmp280\" }"),
              Catch::Contains("another sensor reads a different chip"));
-  auto same = MakeDriver(clock, "i2c", "{ bus = 200, chip = \"bme280\", quantity = \"pressure\" }",
-                         "b");
+  auto same =
+      MakeDriver(clock, "i2c", "{ bus = 200, chip = \"bme280\", quantity = \"pressure\" }", "b");
   CHECK(same.ok());
 }

@@ -4,10 +4,10 @@
 // the params table on line 2.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <memory>
 #include <string>
-
-#include <toml++/toml.h>
 
 #include "drivers/driver.h"
 

@@ -13,8 +13,7 @@
 namespace sluice {
 namespace testing {
 
-ModbusTestServer::ModbusTestServer(int port)
-    : rtu_(false), port_(port), master_fd_(-1), unit_(1) {
+ModbusTestServer::ModbusTestServer(int port) : rtu_(false), port_(port), master_fd_(-1), unit_(1) {
   map_ = modbus_mapping_new(kSize, kSize, kSize, kSize);
 }
 

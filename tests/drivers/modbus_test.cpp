@@ -1,27 +1,27 @@
 // The modbus driver against a real libmodbus server: TCP on a free loopback
 // port, RTU on the far side of a pseudo-terminal.
-#include <catch2/catch.hpp>
+#include "drivers/modbus/modbus.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pty.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <thread>
 
 #include "common/clock.h"
-#include "drivers/modbus/modbus.h"
 #include "drivers/scheduler.h"
 #include "make_driver.h"
 #include "modbus_server.h"
-#include "tests/support/support.h"
 #include "test_sink.h"
+#include "tests/support/support.h"
 
 using namespace sluice;
 using sluice::testing::MakeDriver;
@@ -200,8 +200,8 @@ TEST_CASE("modbus exception responses name the device and keep the connection") 
                                        Catch::Contains("Illegal data address"));
   StatusOr<double> v32 = bad32->Sample(0);
   REQUIRE_FALSE(v32.ok());
-  CHECK_THAT(v32.status().message(), Catch::Contains("holding register 99 (2)") &&
-                                         Catch::Contains("Illegal data address"));
+  CHECK_THAT(v32.status().message(),
+             Catch::Contains("holding register 99 (2)") && Catch::Contains("Illegal data address"));
   CHECK(*good->Sample(0) == 7);
   CHECK(f.server.accepts() == 1);
 }
@@ -246,19 +246,25 @@ TEST_CASE("modbus RTU over a pseudo-terminal") {
   FakeClock clock;
   std::string url = std::string("rtu://") + name + "?baud=19200&parity=E";
   auto temp = MakeDriver(clock, "modbus",
-                         "{ url = \"" + url + "\", unit = 7, register = 20, type = \"float32\", "
-                         "word_order = \"little\", timeout = \"400ms\" }", "temp");
+                         "{ url = \"" + url +
+                             "\", unit = 7, register = 20, type = \"float32\", "
+                             "word_order = \"little\", timeout = \"400ms\" }",
+                         "temp");
   INFO(temp.status().message());
   REQUIRE(temp.ok());
   // The same port by its path with separate serial params: one shared link.
   auto input = MakeDriver(clock, "modbus",
-                          std::string("{ device = \"") + name + "\", baud = 19200, "
-                          "parity = \"even\", unit = 7, kind = \"input\", register = 3 }", "in");
+                          std::string("{ device = \"") + name +
+                              "\", baud = 19200, "
+                              "parity = \"even\", unit = 7, kind = \"input\", register = 3 }",
+                          "in");
   INFO(input.status().message());
   REQUIRE(input.ok());
   auto other_unit = MakeDriver(clock, "modbus",
-                               "{ url = \"" + url + "\", unit = 8, register = 20, "
-                               "timeout = \"200ms\" }", "other");
+                               "{ url = \"" + url +
+                                   "\", unit = 8, register = 20, "
+                                   "timeout = \"200ms\" }",
+                               "other");
   REQUIRE(other_unit.ok());
 
   StatusOr<double> v = (*temp)->Sample(0);
@@ -288,9 +294,8 @@ TEST_CASE("modbus RTU device that does not exist") {
   REQUIRE(d.ok());
   StatusOr<double> v = (*d)->Sample(0);
   REQUIRE_FALSE(v.ok());
-  CHECK_THAT(v.status().message(),
-             Catch::Contains("rtu:///dev/ttyNONEXISTENT9") &&
-                 Catch::Contains("No such file or directory"));
+  CHECK_THAT(v.status().message(), Catch::Contains("rtu:///dev/ttyNONEXISTENT9") &&
+                                       Catch::Contains("No such file or directory"));
 }
 
 TEST_CASE("modbus values are scaled by the common params through the scheduler") {
@@ -337,8 +342,9 @@ TEST_CASE("modbus params are validated with positions") {
              Catch::Contains("second register"));
   CHECK_THAT(err("{ url = \"tcp://h\", register = 1, unit = 300 }"),
              Catch::Contains("param \"unit\" must be between 0 and 255"));
-  CHECK_THAT(err("{ url = \"tcp://h\", register = 1, type = \"int64\" }"),
-             Catch::Contains("param \"type\" must be one of int16, uint16, int32, uint32, float32"));
+  CHECK_THAT(
+      err("{ url = \"tcp://h\", register = 1, type = \"int64\" }"),
+      Catch::Contains("param \"type\" must be one of int16, uint16, int32, uint32, float32"));
   CHECK_THAT(err("{ url = \"tcp://h\", register = 1, word_order = \"little\" }"),
              Catch::Contains("applies to 32-bit types only"));
   CHECK_THAT(err("{ url = \"tcp://h\", register = 1, kind = \"coil\", type = \"int16\" }"),
@@ -365,9 +371,11 @@ TEST_CASE("modbus codec round-trips every type and order") {
     for (WordOrder w : {WordOrder::kBig, WordOrder::kLittle}) {
       for (WordOrder b : {WordOrder::kBig, WordOrder::kLittle}) {
         ModbusFormat f{t, w, b};
-        double v = t == ModbusType::kUint16 ? 65535 : t == ModbusType::kInt16 ? -32768
-                   : t == ModbusType::kUint32 ? 4294967295.0 : t == ModbusType::kInt32
-                   ? -2147483648.0 : 3.5e-3;
+        double v = t == ModbusType::kUint16   ? 65535
+                   : t == ModbusType::kInt16  ? -32768
+                   : t == ModbusType::kUint32 ? 4294967295.0
+                   : t == ModbusType::kInt32  ? -2147483648.0
+                                              : 3.5e-3;
         uint16_t regs[2] = {0, 0};
         EncodeModbusRegisters(v, f, regs);
         CHECK(DecodeModbusRegisters(regs, f) == Approx(v));

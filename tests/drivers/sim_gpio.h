@@ -87,10 +87,10 @@ class SimGpioChip {
     }
     Status WaitEvents(int64_t timeout_us, std::vector<GpioEvent>* out) override {
       std::unique_lock<std::mutex> lock(sim_->mu_);
-      sim_->cv_.wait_for(lock, std::chrono::microseconds(timeout_us), [&] {
-        return sim_->gone_ || s_->woken || !s_->queue.empty();
-      });
-      if (sim_->gone_) return IoError("gpio sim line " + std::to_string(offset_) + ": the line went away");
+      sim_->cv_.wait_for(lock, std::chrono::microseconds(timeout_us),
+                         [&] { return sim_->gone_ || s_->woken || !s_->queue.empty(); });
+      if (sim_->gone_)
+        return IoError("gpio sim line " + std::to_string(offset_) + ": the line went away");
       s_->woken = false;
       while (!s_->queue.empty()) {
         out->push_back(s_->queue.front());
@@ -125,8 +125,8 @@ class SimGpioChip {
                         "gpio " + sim_->name_ + " has no line named \"" + r.name + "\"");
         }
       } else if (size_t(offset) >= sim_->names_.size()) {
-        return Status(StatusCode::kNotFound, "gpio " + sim_->name_ + ": no line " +
-                                                 std::to_string(offset));
+        return Status(StatusCode::kNotFound,
+                      "gpio " + sim_->name_ + ": no line " + std::to_string(offset));
       }
       if (sim_->requested_.count(offset) != 0) {
         return IoError("gpio " + sim_->name_ + " line " + std::to_string(offset) +

@@ -6,9 +6,9 @@
 // command, NACK while converting, CRC-8 on each word). Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -145,8 +145,8 @@ class SimSht3x : public SimI2cDevice {
       return false;  // no data (yet): NACK
     }
     pending_ = false;
-    uint8_t out[6] = {uint8_t(raw_t_ >> 8), uint8_t(raw_t_), 0, uint8_t(raw_h_ >> 8),
-                      uint8_t(raw_h_), 0};
+    uint8_t out[6] = {uint8_t(raw_t_ >> 8), uint8_t(raw_t_), 0,
+                      uint8_t(raw_h_ >> 8), uint8_t(raw_h_), 0};
     out[2] = Crc(out);
     out[5] = Crc(out + 3);
     if (corrupt_ >= 0) out[3 * corrupt_ + 2] ^= 0x10;
@@ -191,7 +191,9 @@ class SimI2cBus {
   class Handle : public I2cBus {
    public:
     explicit Handle(SimI2cBus* bus) : bus_(bus) {}
-    Status Write(uint8_t a, const uint8_t* d, size_t n) override { return bus_->Do(a, d, n, nullptr, 0); }
+    Status Write(uint8_t a, const uint8_t* d, size_t n) override {
+      return bus_->Do(a, d, n, nullptr, 0);
+    }
     Status Read(uint8_t a, uint8_t* d, size_t n) override { return bus_->Do(a, nullptr, 0, d, n); }
     Status WriteRead(uint8_t a, const uint8_t* w, size_t wn, uint8_t* r, size_t rn) override {
       return bus_->Do(a, w, wn, r, rn);
@@ -214,8 +216,10 @@ class SimI2cBus {
     }
     auto it = devices_.find(a);
     if (it == devices_.end()) return IoError(std::string(where) + "transfer: no acknowledge");
-    if (w != nullptr && !it->second->OnWrite(w, wn)) return IoError(std::string(where) + "write NACK");
-    if (r != nullptr && !it->second->OnRead(r, rn)) return IoError(std::string(where) + "read NACK");
+    if (w != nullptr && !it->second->OnWrite(w, wn))
+      return IoError(std::string(where) + "write NACK");
+    if (r != nullptr && !it->second->OnRead(r, rn))
+      return IoError(std::string(where) + "read NACK");
     return Status::Ok();
   }
 
