@@ -66,6 +66,11 @@ StatusOr<std::unique_ptr<Driver>> CreateModbusDriver(const SensorSpec& spec, Par
   StatusOr<int64_t> unit = ParamIntRange(params, "unit", 1, 0, 255);
   if (!unit.ok()) return unit.status();
   point.unit = static_cast<int>(*unit);
+  if (ep->rtu && (point.unit < 1 || point.unit > 247)) {
+    // 0 is broadcast (never answered) and 248-255 are reserved on a serial line.
+    return params.ErrorAt("unit", "must be between 1 and 247 on an RTU bus (got " +
+                                      std::to_string(point.unit) + ")");
+  }
   if (!params.Has("register")) {
     return params.SensorError("param \"register\" is required for driver \"modbus\"");
   }

@@ -5,7 +5,7 @@
 //   url | device   tcp://HOST[:PORT] (502), rtu:///dev/ttyUSB0?baud=9600&
 //                  parity=N&data_bits=8&stop_bits=1, or a device path
 //   baud, parity, data_bits, stop_bits   RTU serial settings (9600, none, 8, 1)
-//   unit = 1       unit (slave) id, 0-255
+//   unit = 1       unit (slave) id, 0-255 (TCP) or 1-247 (RTU)
 //   register       REQUIRED, 0-based address on the wire, 0-65535
 //   kind | table | function = "holding"   holding | input | coil | discrete
 //   type = "uint16"        int16 | uint16 | int32 | uint32 | float32 (registers)
