@@ -342,6 +342,8 @@ TEST_CASE("modbus params are validated with positions") {
              Catch::Contains("second register"));
   CHECK_THAT(err("{ url = \"tcp://h\", register = 1, unit = 300 }"),
              Catch::Contains("param \"unit\" must be between 0 and 255"));
+  CHECK_THAT(err("{ url = \"/dev/ttyS0\", register = 1, unit = 0 }"),
+             Catch::Contains("param \"unit\" must be between 1 and 247 on an RTU bus"));
   CHECK_THAT(
       err("{ url = \"tcp://h\", register = 1, type = \"int64\" }"),
       Catch::Contains("param \"type\" must be one of int16, uint16, int32, uint32, float32"));
