@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -55,6 +56,10 @@ Daemon::~Daemon() { Shutdown(); }
 StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), clock));
   DriverContext ctx{clock};
+  // Test-only: integration tests point the file-based drivers at a fake /sys.
+  if (const char* root = std::getenv("SLUICE_SYSFS_ROOT"); root != nullptr && *root != '\0') {
+    ctx.sysfs_root = root;
+  }
   std::string errors;
   for (const SensorConfig& sc : d->config_.sensors) {
     SensorSpec spec;

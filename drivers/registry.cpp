@@ -1,7 +1,11 @@
 #include "drivers/driver.h"
 
+#include "drivers/hwmon.h"
+#include "drivers/iio.h"
 #include "drivers/push.h"
 #include "drivers/simulated.h"
+#include "drivers/sysfs.h"
+#include "drivers/w1.h"
 
 namespace sluice {
 
@@ -10,6 +14,10 @@ DriverRegistry& DriverRegistry::Builtin() {
     auto* r = new DriverRegistry();
     r->Register("simulated", CreateSimulatedDriver);
     r->Register("push", CreatePushDriver);
+    r->Register("sysfs", CreateSysfsDriver);
+    r->Register("hwmon", CreateHwmonDriver);
+    r->Register("iio", CreateIioDriver);
+    r->Register("w1", CreateW1Driver);
     return r;
   }();
   return *registry;

@@ -128,8 +128,8 @@ bool PoolSettles(Scheduler& s) {
 TEST_CASE("blocking reads run on a worker and RunDue never waits for them") {
   FakeClock clock;
   TestSink sink;
-  Scheduler sched(clock, sink, Opts());
   PipeDriver d;
+  Scheduler sched(clock, sink, Opts());
   SensorSpec spec = Spec("slow", kSec);
   spec.scale = 2;
   spec.offset = 1;
@@ -158,8 +158,8 @@ TEST_CASE("blocking reads run on a worker and RunDue never waits for them") {
 TEST_CASE("an overrunning read fails the sensor; its late result is discarded") {
   FakeClock clock;
   TestSink sink;
-  Scheduler sched(clock, sink, Opts());
   PipeDriver d;
+  Scheduler sched(clock, sink, Opts());
   REQUIRE(sched.Add(Spec("hang", kSec, 2 * kSec), d).ok());
   const int64_t t0 = clock.NowMonotonicUs();
   sched.RunDue(t0);
@@ -208,8 +208,8 @@ TEST_CASE("an overrunning read fails the sensor; its late result is discarded") 
 TEST_CASE("the default timeout is min(interval, 10 s)") {
   FakeClock clock;
   TestSink sink;
-  Scheduler sched(clock, sink, Opts());
   PipeDriver slow, fast;
+  Scheduler sched(clock, sink, Opts());
   REQUIRE(sched.Add(Spec("minute", 60 * kSec), slow).ok());
   REQUIRE(sched.Add(Spec("second", 3 * kSec), fast).ok());
   sched.RunDue(clock.NowMonotonicUs());
@@ -237,9 +237,9 @@ TEST_CASE("hung reads do not starve the other sensors; the pool grows up to its 
   FakeClock clock;
   TestSink sink;
   const size_t max = GENERATE(16, 3);
-  Scheduler sched(clock, sink, Opts(2, max));
   PipeDriver h1, h2;
   QuickDriver good(true), plain(false);
+  Scheduler sched(clock, sink, Opts(2, max));
   REQUIRE(sched.Add(Spec("hung1", kSec), h1).ok());
   REQUIRE(sched.Add(Spec("hung2", kSec), h2).ok());
   REQUIRE(sched.Add(Spec("good", kSec), good).ok());
@@ -277,9 +277,9 @@ TEST_CASE("hung reads do not starve the other sensors; the pool grows up to its 
 
 TEST_CASE("Stop() with a read hung: everything else stops; joined when the read returns") {
   TestSink sink;
-  Scheduler sched(SystemClock::Get(), sink, Opts());
   PipeDriver hung;
   QuickDriver good(true), plain(false);
+  Scheduler sched(SystemClock::Get(), sink, Opts());
   REQUIRE(sched.Add(Spec("hung", 2000, 5000), hung).ok());
   REQUIRE(sched.Add(Spec("good", 2000), good).ok());
   REQUIRE(sched.Add(Spec("plain", 2000), plain).ok());
@@ -314,8 +314,8 @@ TEST_CASE("Stop() with a read hung: everything else stops; joined when the read 
 TEST_CASE("a driver that throws fails its sensor instead of the process") {
   FakeClock clock;
   TestSink sink;
-  Scheduler sched(clock, sink, Opts());
   QuickDriver worker(true), inline_(false);
+  Scheduler sched(clock, sink, Opts());
   worker.throws = true;
   inline_.throws = true;
   REQUIRE(sched.Add(Spec("w", kSec), worker).ok());
