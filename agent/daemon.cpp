@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "agent/ring_sink.h"
 #include "agent/rules_runner.h"
 #include "agent/uplink.h"
 #include "buffer/codec.h"
@@ -14,25 +15,6 @@
 #include "common/units.h"
 
 namespace sluice {
-
-// Readings from drivers into the ring: encoded on the caller's thread,
-// queued for the writer's next group commit. Thread-safe.
-class RingSink final : public ReadingSink {
- public:
-  explicit RingSink(Ring& ring) : ring_(ring) {}
-  Status Submit(Reading reading, int64_t timeout_us) override {
-    Record rec;
-    rec.kind = static_cast<int>(EventKind::kReading);
-    rec.priority = kReadingPriority;
-    rec.ts_us = reading.ts_us;
-    rec.body = EncodeReading(reading);
-    rec.sensor = std::move(reading.sensor);
-    return ring_.Append(std::move(rec), timeout_us);
-  }
-
- private:
-  Ring& ring_;
-};
 
 namespace {
 
