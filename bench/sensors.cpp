@@ -58,8 +58,8 @@ StatusOr<Result> RunCase(const Case& c, bool use_ring, int64_t duration_us, bool
   std::unique_ptr<Ring> ring;
   std::unique_ptr<ReadingSink> sink;
   if (use_ring) {
-    auto r = Ring::Open(RingOptionsFor(dir.path(), 1000000, Durability::kNormal),
-                        SystemClock::Get());
+    auto r =
+        Ring::Open(RingOptionsFor(dir.path(), 1000000, Durability::kNormal), SystemClock::Get());
     if (!r.ok()) return r.status();
     ring = std::move(*r);
     sink = std::make_unique<RingSink>(*ring);
@@ -129,8 +129,8 @@ int RunSensors(const Args& args) {
         rc = 1;
         continue;
       }
-      const double expected = static_cast<double>(c.sensors) * r->seconds * 1e6 /
-                              static_cast<double>(c.interval_us);
+      const double expected =
+          static_cast<double>(c.sensors) * r->seconds * 1e6 / static_cast<double>(c.interval_us);
       JsonLine("sensors", std::string(c.name) + "_" + sink)
           .Int("sensors", static_cast<int64_t>(c.sensors))
           .Int("interval_us", c.interval_us)
@@ -149,12 +149,11 @@ int RunSensors(const Args& args) {
           .Print();
       char figure[64], note[160];
       std::snprintf(figure, sizeof(figure), "%.4f CPU s/s", r->cpu_per_s);
-      std::snprintf(note, sizeof(note),
-                    "%s sink; %llu reads; lateness p50 <=%lld us, p99 <=%lld us, max %lld us",
-                    sink, static_cast<unsigned long long>(r->reads),
-                    static_cast<long long>(r->jitter.p50_us),
-                    static_cast<long long>(r->jitter.p99_us),
-                    static_cast<long long>(r->jitter.max_us));
+      std::snprintf(
+          note, sizeof(note),
+          "%s sink; %llu reads; lateness p50 <=%lld us, p99 <=%lld us, max %lld us", sink,
+          static_cast<unsigned long long>(r->reads), static_cast<long long>(r->jitter.p50_us),
+          static_cast<long long>(r->jitter.p99_us), static_cast<long long>(r->jitter.max_us));
       AddSummary({"sensors",
                   std::to_string(c.sensors) + " sensors every " +
                       (c.interval_us >= 1000000 ? "1 s" : "1 ms"),

@@ -23,9 +23,10 @@ std::string InputOfLabelFile(const std::string& label_file) {
 
 }  // namespace
 
-HwmonDriver::HwmonDriver(std::string root, std::string chip, std::string input,
-                         std::string label)
-    : root_(std::move(root)), chip_(std::move(chip)), input_(std::move(input)),
+HwmonDriver::HwmonDriver(std::string root, std::string chip, std::string input, std::string label)
+    : root_(std::move(root)),
+      chip_(std::move(chip)),
+      input_(std::move(input)),
       label_(std::move(label)) {
   ResolveAtStart();
 }
@@ -82,8 +83,9 @@ StatusOr<std::unique_ptr<Driver>> CreateHwmonDriver(const SensorSpec& /*spec*/, 
   if (chip->empty()) return params.ErrorAt("chip", "must not be empty");
   const bool has_input = params.Has("input"), has_label = params.Has("label");
   if (has_input == has_label) {
-    return params.SensorError("driver \"hwmon\" needs exactly one of params \"input\" "
-                              "(e.g. \"temp1_input\") and \"label\"");
+    return params.SensorError(
+        "driver \"hwmon\" needs exactly one of params \"input\" "
+        "(e.g. \"temp1_input\") and \"label\"");
   }
   std::string input, label;
   if (has_input) {

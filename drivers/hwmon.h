@@ -45,7 +45,7 @@ class HwmonDriver final : public ResolvingFileDriver {
   std::string chip_;
   std::string input_;
   std::string label_;
-  std::string name_path_;   // root_/hwmonN/name
+  std::string name_path_;  // root_/hwmonN/name
   double divisor_ = 1;
 };
 

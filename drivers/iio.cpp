@@ -90,8 +90,9 @@ StatusOr<std::unique_ptr<Driver>> CreateIioDriver(const SensorSpec& /*spec*/, Pa
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') valid = false;
   }
   if (!valid) {
-    return params.ErrorAt("channel", "must be an IIO channel like \"voltage0\" or \"temp\", got \"" +
-                                         *channel + "\"");
+    return params.ErrorAt(
+        "channel",
+        "must be an IIO channel like \"voltage0\" or \"temp\", got \"" + *channel + "\"");
   }
   StatusOr<std::string> root = RootParam(params, ctx, "/bus/iio/devices");
   if (!root.ok()) return root.status();

@@ -91,8 +91,8 @@ StatusOr<double> ParseNumber(const std::string& text, const std::string& path) {
     if (!std::isdigit(static_cast<unsigned char>(c)) && std::strchr("+-.eE", c) == nullptr) {
       std::string lower = t;
       for (char& l : lower) l = static_cast<char>(std::tolower(static_cast<unsigned char>(l)));
-      bool nonfinite = lower.find("nan") != std::string::npos ||
-                       lower.find("inf") != std::string::npos;
+      bool nonfinite =
+          lower.find("nan") != std::string::npos || lower.find("inf") != std::string::npos;
       return IoError(path + (nonfinite ? ": not a finite number: " : ": not a number: ") +
                      Quote(t));
     }
@@ -131,8 +131,7 @@ StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
   return out;
 }
 
-StatusOr<std::vector<std::string>> FindByNameFile(const std::string& dir,
-                                                  const std::string& name) {
+StatusOr<std::vector<std::string>> FindByNameFile(const std::string& dir, const std::string& name) {
   StatusOr<std::vector<std::string>> entries = ListDir(dir);
   if (!entries.ok()) return entries.status();
   std::vector<std::string> out;

@@ -37,13 +37,11 @@ StatusOr<std::vector<std::string>> ListDir(const std::string& dir);
 
 // The entries of `dir` whose `<dir>/<entry>/name` file holds `name` (after
 // trimming), in natural order. Errors: `dir` unreadable.
-StatusOr<std::vector<std::string>> FindByNameFile(const std::string& dir,
-                                                  const std::string& name);
+StatusOr<std::vector<std::string>> FindByNameFile(const std::string& dir, const std::string& name);
 
 // The `root` param of a file-based driver: absolute; default
 // ctx.sysfs_root + `below` (e.g. "/class/hwmon").
-StatusOr<std::string> RootParam(Params& params, const DriverContext& ctx,
-                                const std::string& below);
+StatusOr<std::string> RootParam(Params& params, const DriverContext& ctx, const std::string& below);
 
 // A param naming one directory entry (no '/', not "." or ".."), required.
 StatusOr<std::string> EntryNameParam(Params& params, const std::string& key);

@@ -1,9 +1,10 @@
 #include "drivers/w1.h"
 
+#include <strings.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <strings.h>
 
 namespace sluice {
 namespace {
@@ -23,9 +24,8 @@ StatusOr<double> ParseW1Slave(const std::string& text, const std::string& path) 
   const std::string second = TrimSpace(text.substr(nl + 1));
   const size_t crc = first.find("crc=");
   if (crc == std::string::npos) return IoError(path + ": malformed (no crc= on the first line)");
-  const std::string verdict = TrimSpace(first.substr(first.find(' ', crc) == std::string::npos
-                                                         ? first.size()
-                                                         : first.find(' ', crc)));
+  const std::string verdict = TrimSpace(first.substr(
+      first.find(' ', crc) == std::string::npos ? first.size() : first.find(' ', crc)));
   if (verdict != "YES") {
     return IoError(path + ": CRC check failed (" + first.substr(crc) + ")");
   }
@@ -95,8 +95,10 @@ StatusOr<std::unique_ptr<Driver>> CreateW1Driver(const SensorSpec& /*spec*/, Par
   if (!device.ok()) return device.status();
   if (!IsFamilyCode(*device) &&
       (device->size() < 4 || (*device)[2] != '-' || !IsFamilyCode(device->substr(0, 2)))) {
-    return params.ErrorAt("device", "must be a 1-Wire id like \"28-0000075d1c2a\" or a family "
-                                    "code like \"28\", got \"" + *device + "\"");
+    return params.ErrorAt("device",
+                          "must be a 1-Wire id like \"28-0000075d1c2a\" or a family "
+                          "code like \"28\", got \"" +
+                              *device + "\"");
   }
   StatusOr<std::string> root = RootParam(params, ctx, "/bus/w1/devices");
   if (!root.ok()) return root.status();

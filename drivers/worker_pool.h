@@ -40,8 +40,8 @@ struct WorkerPoolStats {
 class WorkerPool {
  public:
   struct Options {
-    size_t base = 2;   // threads kept free of hung jobs
-    size_t max = 16;   // hard cap on threads
+    size_t base = 2;  // threads kept free of hung jobs
+    size_t max = 16;  // hard cap on threads
     int64_t stop_warn_us = 2000000;
   };
 

@@ -3,13 +3,12 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <memory>
 #include <string>
-
-#include <toml++/toml.h>
 
 #include "common/clock.h"
 #include "drivers/driver.h"
@@ -54,12 +53,12 @@ inline double SampleValue(Driver& d) {
 // Makes `driver` from `params_toml` (the inside of `params = {...}`) the way
 // sluiced does, with sysfs_root = `sysfs_root`. Errors as from the registry.
 inline StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& driver,
-                                                   const std::string& params_toml,
-                                                   const std::string& sysfs_root,
-                                                   SensorSpec* spec_out = nullptr) {
+                                                    const std::string& params_toml,
+                                                    const std::string& sysfs_root,
+                                                    SensorSpec* spec_out = nullptr) {
   static FakeClock clock;
-  toml::table doc = toml::parse("[sensor]\nparams = { " + params_toml + " }\n",
-                                std::string_view("sluice.toml"));
+  toml::table doc =
+      toml::parse("[sensor]\nparams = { " + params_toml + " }\n", std::string_view("sluice.toml"));
   Params params("sluice.toml", "s", doc["sensor"]["params"].as_table(), 1, 1);
   SensorSpec spec;
   spec.name = "s";

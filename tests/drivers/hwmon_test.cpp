@@ -1,7 +1,8 @@
 // driver = "hwmon" against a fake /sys/class/hwmon, including renumbering.
+#include "drivers/hwmon.h"
+
 #include <catch2/catch.hpp>
 
-#include "drivers/hwmon.h"
 #include "tests/drivers/fake_tree.h"
 
 using namespace sluice;
@@ -36,9 +37,10 @@ TEST_CASE("hwmon finds the chip by name and the input by file or label") {
   CHECK(SampleValue(**by_label) == 51.0);
   CHECK(Location(**by_label) == t.Path("class/hwmon/hwmon1/temp2_input"));
   // An explicit root instead of sysfs_root + /class/hwmon.
-  auto rooted = MakeDriver("hwmon", "chip = \"acpitz\", input = \"temp1_input\", root = \"" +
-                                        t.Path("class/hwmon") + "\"",
-                           "/nonexistent");
+  auto rooted = MakeDriver(
+      "hwmon",
+      "chip = \"acpitz\", input = \"temp1_input\", root = \"" + t.Path("class/hwmon") + "\"",
+      "/nonexistent");
   REQUIRE(rooted.ok());
   CHECK(SampleValue(**rooted) == 27.8);
 }
@@ -56,9 +58,9 @@ TEST_CASE("hwmon units follow the hwmon ABI") {
     const char* input;
     double value;
   };
-  for (const Case& c : {Case{"in0_input", 1.2}, Case{"curr1_input", -0.25},
-                        Case{"power1_input", 5.0}, Case{"fan1_input", 1200.0},
-                        Case{"humidity1_input", 45.5}}) {
+  for (const Case& c :
+       {Case{"in0_input", 1.2}, Case{"curr1_input", -0.25}, Case{"power1_input", 5.0},
+        Case{"fan1_input", 1200.0}, Case{"humidity1_input", 45.5}}) {
     auto d = MakeDriver("hwmon", "chip = \"ina219\", input = \"" + std::string(c.input) + "\"",
                         t.root());
     REQUIRE(d.ok());
@@ -95,8 +97,7 @@ TEST_CASE("hwmon: absent chip, absent input and bad values fail the read, then r
   REQUIRE(d.ok());  // an absent chip is not a config error: it may appear later
   auto v = (*d)->Sample(0);
   REQUIRE_FALSE(v.ok());
-  CHECK(v.status().message() ==
-        "no hwmon chip named \"coretemp\" under " + t.Path("class/hwmon"));
+  CHECK(v.status().message() == "no hwmon chip named \"coretemp\" under " + t.Path("class/hwmon"));
   Board(t);
   CHECK(SampleValue(**d) == 45.0);
   t.Put("class/hwmon/hwmon1/temp1_input", "garbage\n");
@@ -120,7 +121,8 @@ TEST_CASE("hwmon: absent chip, absent input and bad values fail the read, then r
   t.Remove("class/hwmon");
   v = (*d)->Sample(0);
   REQUIRE_FALSE(v.ok());
-  CHECK_THAT(v.status().message(), Catch::StartsWith("cannot read " + t.Path("class/hwmon/hwmon1/name")));
+  CHECK_THAT(v.status().message(),
+             Catch::StartsWith("cannot read " + t.Path("class/hwmon/hwmon1/name")));
 }
 
 TEST_CASE("hwmon param errors") {
@@ -129,10 +131,12 @@ TEST_CASE("hwmon param errors") {
     const char* error;
   };
   for (const Case& c : {
-           Case{"input = \"temp1_input\"", "sluice.toml:1:1: sensor \"s\": param \"chip\" is "
-                                           "required for driver \"hwmon\""},
-           Case{"chip = \"x\"", "sluice.toml:1:1: sensor \"s\": driver \"hwmon\" needs exactly "
-                                "one of params \"input\" (e.g. \"temp1_input\") and \"label\""},
+           Case{"input = \"temp1_input\"",
+                "sluice.toml:1:1: sensor \"s\": param \"chip\" is "
+                "required for driver \"hwmon\""},
+           Case{"chip = \"x\"",
+                "sluice.toml:1:1: sensor \"s\": driver \"hwmon\" needs exactly "
+                "one of params \"input\" (e.g. \"temp1_input\") and \"label\""},
            Case{"chip = \"x\", input = \"a\", label = \"b\"", "needs exactly one"},
            Case{"chip = \"x\", input = \"../../etc/passwd\"",
                 "sluice.toml:2:32: sensor \"s\": param \"input\" must name one directory entry"},

@@ -1,7 +1,8 @@
 // driver = "iio" against a fake /sys/bus/iio/devices.
+#include "drivers/iio.h"
+
 #include <catch2/catch.hpp>
 
-#include "drivers/iio.h"
 #include "tests/drivers/fake_tree.h"
 
 using namespace sluice;
@@ -35,11 +36,10 @@ TEST_CASE("iio: (raw + offset) * scale per channel, shared scale, _input preferr
   };
   for (const Case& c : {Case{"ads1015", "voltage0", 450.0},  // (1000 - 100) * 0.5
                         Case{"ads1015", "voltage1", 20.0},   // shared in_voltage_scale
-                        Case{"ads1015", "voltage2", 66.0},
-                        Case{"bmp280", "temp", 23510.0}}) {
-    auto d = MakeDriver("iio", "device = \"" + std::string(c.device) + "\", channel = \"" +
-                                   c.channel + "\"",
-                        t.root());
+                        Case{"ads1015", "voltage2", 66.0}, Case{"bmp280", "temp", 23510.0}}) {
+    auto d = MakeDriver(
+        "iio", "device = \"" + std::string(c.device) + "\", channel = \"" + c.channel + "\"",
+        t.root());
     REQUIRE(d.ok());
     CHECK((*d)->blocking());
     INFO(c.device << " " << c.channel);
@@ -75,7 +75,8 @@ TEST_CASE("iio: absent device or channel, bad files fail the read") {
   t.Put("bus/iio/devices/iio:device3/in_voltage0_scale", "inf\n");
   v = (*d)->Sample(0);
   REQUIRE_FALSE(v.ok());
-  CHECK_THAT(v.status().message(), Catch::EndsWith("in_voltage0_scale: not a finite number: \"inf\""));
+  CHECK_THAT(v.status().message(),
+             Catch::EndsWith("in_voltage0_scale: not a finite number: \"inf\""));
   t.Put("bus/iio/devices/iio:device3/in_voltage0_scale", "0.5\n");
   t.Put("bus/iio/devices/iio:device3/in_voltage0_raw", "\n");
   v = (*d)->Sample(0);
@@ -90,17 +91,17 @@ TEST_CASE("iio: absent device or channel, bad files fail the read") {
 }
 
 TEST_CASE("iio param errors") {
-  for (const char* params : {"channel = \"voltage0\"", "device = \"a\"",
-                             "device = \"a\", channel = \"../x\"",
-                             "device = \"a\", channel = \"0volt\"",
-                             "device = \"\", channel = \"voltage0\"",
-                             "device = \"a\", channel = \"voltage0\", extra = true"}) {
+  for (const char* params :
+       {"channel = \"voltage0\"", "device = \"a\"", "device = \"a\", channel = \"../x\"",
+        "device = \"a\", channel = \"0volt\"", "device = \"\", channel = \"voltage0\"",
+        "device = \"a\", channel = \"voltage0\", extra = true"}) {
     auto d = MakeDriver("iio", params, "/sys");
     INFO(params);
     REQUIRE_FALSE(d.ok());
     CHECK_THAT(d.status().message(), Catch::StartsWith("sluice.toml:"));
   }
   auto d = MakeDriver("iio", "device = \"a\", channel = \"../x\"", "/sys");
-  CHECK(d.status().message() == "sluice.toml:2:36: sensor \"s\": param \"channel\" must be an IIO "
-                                "channel like \"voltage0\" or \"temp\", got \"../x\"");
+  CHECK(d.status().message() ==
+        "sluice.toml:2:36: sensor \"s\": param \"channel\" must be an IIO "
+        "channel like \"voltage0\" or \"temp\", got \"../x\"");
 }

@@ -1,13 +1,12 @@
 // The Scheduler's worker pool for blocking drivers: reads that really block
 // (read(2) on a pipe until the test writes a value), timeouts, hung sensors
 // not starving the others, shutdown with a read hung, exceptions.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <mutex>
 #include <stdexcept>
@@ -16,8 +15,8 @@
 
 #include "common/clock.h"
 #include "drivers/scheduler.h"
-#include "tests/support/support.h"
 #include "test_sink.h"
+#include "tests/support/support.h"
 
 using namespace sluice;
 using sluice::testing::WaitUntil;
@@ -117,10 +116,12 @@ Scheduler::Options Opts(size_t base = 2, size_t max = 16) {
 // Waits until no worker runs a job that is not hung (the results are queued
 // for the next RunDue()).
 bool PoolSettles(Scheduler& s) {
-  return WaitUntil([&] {
-    WorkerPoolStats p = s.stats().pool;
-    return p.busy == p.hung && p.queued == 0;
-  }, kWait, 1000);
+  return WaitUntil(
+      [&] {
+        WorkerPoolStats p = s.stats().pool;
+        return p.busy == p.hung && p.queued == 0;
+      },
+      kWait, 1000);
 }
 
 }  // namespace
@@ -287,8 +288,7 @@ TEST_CASE("Stop() with a read hung: everything else stops; joined when the read 
   // The hung read times out after 5 ms; the others keep running meanwhile.
   REQUIRE(WaitUntil([&] { return sched.stats().timeouts >= 1; }, kWait, 1000));
   const int good_then = good.calls;
-  REQUIRE(WaitUntil([&] { return good.calls > good_then + 20 && plain.calls > 20; }, kWait,
-                    1000));
+  REQUIRE(WaitUntil([&] { return good.calls > good_then + 20 && plain.calls > 20; }, kWait, 1000));
   CHECK(hung.calls == 1);
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {

@@ -1,7 +1,8 @@
 // driver = "sysfs" against files in a temp dir (a fake /sys).
+#include "drivers/sysfs.h"
+
 #include <catch2/catch.hpp>
 
-#include "drivers/sysfs.h"
 #include "tests/drivers/fake_tree.h"
 
 using namespace sluice;
@@ -36,21 +37,19 @@ TEST_CASE("sysfs: missing, empty, garbage and non-finite files fail the read") {
   REQUIRE(d.ok());
   auto v = SampleOnce(**d);
   REQUIRE_FALSE(v.ok());
-  CHECK(v.status().message() ==
-        "cannot read " + t.Path("x/value") + ": No such file or directory");
+  CHECK(v.status().message() == "cannot read " + t.Path("x/value") + ": No such file or directory");
   struct Case {
     const char* content;
     const char* error;
   };
-  for (const Case& c : {Case{"", ": empty"}, Case{" \n", ": empty"},
-                        Case{"abc\n", ": not a number: \"abc\""},
-                        Case{"12 34\n", ": not a number: \"12 34\""},
-                        Case{"0x10\n", ": not a number: \"0x10\""},
-                        Case{"1.2.3\n", ": not a number: \"1.2.3\""},
-                        Case{"nan\n", ": not a finite number: \"nan\""},
-                        Case{"-inf\n", ": not a finite number: \"-inf\""},
-                        Case{"1e999\n", ": not a finite number: \"1e999\""},
-                        Case{"\x01\x02garbage", ": not a number: \"??garbage\""}}) {
+  for (const Case& c :
+       {Case{"", ": empty"}, Case{" \n", ": empty"}, Case{"abc\n", ": not a number: \"abc\""},
+        Case{"12 34\n", ": not a number: \"12 34\""}, Case{"0x10\n", ": not a number: \"0x10\""},
+        Case{"1.2.3\n", ": not a number: \"1.2.3\""},
+        Case{"nan\n", ": not a finite number: \"nan\""},
+        Case{"-inf\n", ": not a finite number: \"-inf\""},
+        Case{"1e999\n", ": not a finite number: \"1e999\""},
+        Case{"\x01\x02garbage", ": not a number: \"??garbage\""}}) {
     t.Put("x/value", c.content);
     v = SampleOnce(**d);
     INFO("content \"" << c.content << "\"");
@@ -69,8 +68,8 @@ TEST_CASE("sysfs: missing, empty, garbage and non-finite files fail the read") {
 TEST_CASE("sysfs param errors name FILE:LINE:COL") {
   auto missing = MakeDriver("sysfs", "scale = 0.001", "/sys");
   REQUIRE_FALSE(missing.ok());
-  CHECK_THAT(missing.status().message(), Catch::StartsWith("sluice.toml:1:1: sensor \"s\"") &&
-                                             Catch::Contains("path"));
+  CHECK_THAT(missing.status().message(),
+             Catch::StartsWith("sluice.toml:1:1: sensor \"s\"") && Catch::Contains("path"));
   auto relative = MakeDriver("sysfs", "path = \"class/x\"", "/sys");
   REQUIRE_FALSE(relative.ok());
   CHECK(relative.status().message() ==

@@ -1,9 +1,10 @@
 // driver = "w1" against a fake /sys/bus/w1/devices, and through the
 // Scheduler's worker pool.
+#include "drivers/w1.h"
+
 #include <catch2/catch.hpp>
 
 #include "drivers/scheduler.h"
-#include "drivers/w1.h"
 #include "tests/drivers/fake_tree.h"
 #include "tests/drivers/test_sink.h"
 
@@ -75,8 +76,7 @@ TEST_CASE("w1 reads a device by id or by its family when it is the only one") {
   REQUIRE(none.ok());
   v = (*none)->Sample(0);
   REQUIRE_FALSE(v.ok());
-  CHECK(v.status().message() ==
-        "no 1-Wire device of family 10 under " + t.Path("bus/w1/devices"));
+  CHECK(v.status().message() == "no 1-Wire device of family 10 under " + t.Path("bus/w1/devices"));
   t.Put("bus/w1/devices/10-000801b5de8f/w1_slave", Slave("YES", "-5000"));
   CHECK(*(*none)->Sample(0) == -5.0);  // found once it appears
 }
@@ -111,9 +111,12 @@ TEST_CASE("w1 through the scheduler: CRC failures and 85000 fail the sensor, it 
   auto tick = [&] {
     clock.Advance(1000000);
     sched.RunDue(clock.NowMonotonicUs());
-    REQUIRE(WaitUntil([&] { WorkerPoolStats p = sched.stats().pool;
-      return p.busy == 0 && p.queued == 0;
-    }, 10000000, 1000));
+    REQUIRE(WaitUntil(
+        [&] {
+          WorkerPoolStats p = sched.stats().pool;
+          return p.busy == 0 && p.queued == 0;
+        },
+        10000000, 1000));
     sched.RunDue(clock.NowMonotonicUs());
   };
   tick();

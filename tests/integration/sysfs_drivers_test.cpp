@@ -56,8 +56,7 @@ bool Has(const std::map<std::string, std::vector<double>>& v, const std::string&
   return false;
 }
 
-std::string Sensor(const std::string& name, const std::string& driver,
-                   const std::string& params) {
+std::string Sensor(const std::string& name, const std::string& driver, const std::string& params) {
   return "[[sensor]]\nname = \"" + name + "\"\ndriver = \"" + driver +
          "\"\ninterval = \"50ms\"\nparams = { " + params + " }\n";
 }
@@ -65,8 +64,8 @@ std::string Sensor(const std::string& name, const std::string& driver,
 const char* kW1 = "bus/w1/devices/28-0000075d1c2a/w1_slave";
 
 std::string W1(const std::string& verdict, const std::string& t) {
-  return "72 01 4b 46 7f ff 0e 10 57 : crc=57 " + verdict + "\n72 01 4b 46 7f ff 0e 10 57 t=" +
-         t + "\n";
+  return "72 01 4b 46 7f ff 0e 10 57 : crc=57 " + verdict + "\n72 01 4b 46 7f ff 0e 10 57 t=" + t +
+         "\n";
 }
 
 }  // namespace
@@ -108,11 +107,13 @@ TEST_CASE("sluiced reads sysfs, hwmon, iio and w1 sensors from a fake /sys",
   INFO("log: " << d.Log());
 
   auto values = [&] { return ReadValues(cs.data_dir); };
-  CHECK(WaitUntil([&] {
-    auto v = values();
-    return Has(v, "cpu.zone", 48.312) && Has(v, "cpu.pkg", 45.0) && Has(v, "adc.v0", 2000.0) &&
-           Has(v, "room", 21.5);
-  }, 15000000, 50000));
+  CHECK(WaitUntil(
+      [&] {
+        auto v = values();
+        return Has(v, "cpu.zone", 48.312) && Has(v, "cpu.pkg", 45.0) && Has(v, "adc.v0", 2000.0) &&
+               Has(v, "room", 21.5);
+      },
+      15000000, 50000));
 
   // "Reboot" of the hwmon numbering: coretemp moves to hwmon3 and another
   // chip takes hwmon1.
@@ -124,8 +125,8 @@ TEST_CASE("sluiced reads sysfs, hwmon, iio and w1 sensors from a fake /sys",
   // The w1 sensor fails its CRC, then reads again.
   sys.Put(kW1, W1("NO", "22000"));
   CHECK(WaitUntil([&] { return Has(values(), "cpu.pkg", 47.0); }, 15000000, 50000));
-  CHECK(WaitUntil([&] { return d.Log().find("CRC check failed") != std::string::npos; },
-                  15000000, 50000));
+  CHECK(WaitUntil([&] { return d.Log().find("CRC check failed") != std::string::npos; }, 15000000,
+                  50000));
   CHECK_FALSE(Has(values(), "room", 22.0));
   sys.Put(kW1, W1("YES", "22500"));
   CHECK(WaitUntil([&] { return Has(values(), "room", 22.5); }, 15000000, 50000));
