@@ -1,10 +1,17 @@
 #include "drivers/driver.h"
 
 #include "drivers/command.h"
+#include "drivers/gpio/gpio.h"
+#include "drivers/hwmon.h"
+#include "drivers/i2c/i2c.h"
+#include "drivers/iio.h"
+#include "drivers/modbus/modbus.h"
 #include "drivers/mqtt.h"
 #include "drivers/push.h"
 #include "drivers/serial.h"
 #include "drivers/simulated.h"
+#include "drivers/sysfs.h"
+#include "drivers/w1.h"
 
 namespace sluice {
 
@@ -16,6 +23,13 @@ DriverRegistry& DriverRegistry::Builtin() {
     r->Register("command", CreateCommandDriver);
     r->Register("serial", CreateSerialDriver);
     r->Register("mqtt", CreateMqttDriver);
+    r->Register("modbus", CreateModbusDriver);
+    r->Register("i2c", CreateI2cDriver);
+    r->Register("gpio", CreateGpioDriver);
+    r->Register("sysfs", CreateSysfsDriver);
+    r->Register("hwmon", CreateHwmonDriver);
+    r->Register("iio", CreateIioDriver);
+    r->Register("w1", CreateW1Driver);
     return r;
   }();
   return *registry;

@@ -20,6 +20,7 @@
 #include "tests/support/support.h"
 
 using namespace sluice;
+using sluice::testing::Quote;
 using sluice::testing::TempDir;
 
 namespace {
@@ -35,7 +36,7 @@ std::string Script(const TempDir& dir, const std::string& name, const std::strin
 std::unique_ptr<Driver> MustMake(const std::string& params, Clock& clock,
                                  int64_t interval_us = 1000000) {
   StatusOr<std::unique_ptr<Driver>> d =
-      MakeDriver(params, Spec("cmd", "command", interval_us), clock);
+      sluice::testing::MakeDriver(clock, "command", params, "cmd", interval_us);
   INFO(d.status().ToString());
   REQUIRE(d.ok());
   return std::move(*d);
@@ -315,13 +316,14 @@ TEST_CASE("the child gets /dev/null, its own group, no inherited fds, default si
 TEST_CASE("command config errors name FILE:LINE:COL") {
   FakeClock clock;
   auto err = [&](const std::string& params) {
-    StatusOr<std::unique_ptr<Driver>> d = MakeDriver(params, Spec("cmd", "command"), clock);
+    StatusOr<std::unique_ptr<Driver>> d =
+        sluice::testing::MakeDriver(clock, "command", params, "cmd");
     REQUIRE_FALSE(d.ok());
     return d.status().message();
   };
   CHECK_THAT(err("{ field = \"a\" }"), Catch::Contains("param \"argv\" is required"));
   CHECK_THAT(err("{ argv = \"/bin/echo 1\" }"),
-             Catch::StartsWith("file.toml:2:19: sensor \"cmd\": param \"argv\" must be a list"));
+             Catch::StartsWith("t.toml:2:19: sensor \"cmd\": param \"argv\" must be a list"));
   CHECK_THAT(err("{ argv = [] }"), Catch::Contains("must name a program"));
   CHECK_THAT(err("{ argv = [1, 2] }"), Catch::Contains("must be a list of strings"));
   CHECK_THAT(err("{ argv = [\"echo\", \"1\"], shell = true }"),
@@ -333,7 +335,7 @@ TEST_CASE("command config errors name FILE:LINE:COL") {
   CHECK_THAT(err("{ argv = [\"/bin/true\"], timeout = \"soon\" }"),
              Catch::Contains("\"timeout\" must be a duration"));
   CHECK_THAT(err("{ argv = [\"/bin/true\"], fields = \"a\" }"),
-             Catch::StartsWith("file.toml:2:34: sensor \"cmd\": unknown param \"fields\" for "
+             Catch::StartsWith("t.toml:2:34: sensor \"cmd\": unknown param \"fields\" for "
                                "driver \"command\""));
 }
 

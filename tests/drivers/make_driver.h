@@ -1,6 +1,7 @@
-// Builds a driver the way sluiced does: `params` is the TOML inline table
-// written after `params = ` in a [[sensor]] of "file.toml" (line 2), common
-// params applied, then DriverRegistry::Builtin().Create().
+// Builds a driver from a TOML `params = {...}` literal through the builtin
+// registry, the way the daemon does (common params first, then the
+// driver's own, then unknown keys rejected). File name in errors: "t.toml",
+// the params table on line 2.
 #pragma once
 
 #include <toml++/toml.h>
@@ -11,27 +12,32 @@
 #include "drivers/driver.h"
 
 namespace sluice {
+namespace testing {
 
-inline StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& params, SensorSpec spec,
-                                                    Clock& clock) {
-  toml::table root = toml::parse("[sensor]\nparams = " + params + "\n", std::string("file.toml"));
-  Params p("file.toml", spec.name, root["sensor"]["params"].as_table(), 2, 1);
-  Status st = ApplyCommonParams(p, &spec);
-  if (!st.ok()) return st;
+inline StatusOr<std::unique_ptr<Driver>> MakeDriver(Clock& clock, const std::string& driver,
+                                                    const std::string& params_toml,
+                                                    const std::string& name = "s",
+                                                    int64_t interval_us = 1000000,
+                                                    SensorSpec* spec_out = nullptr) {
   DriverContext ctx{clock};
+  toml::table root;
+  try {
+    root = toml::parse("[sensor]\nparams = " + params_toml + "\n", std::string("t.toml"));
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(std::string("test TOML: ") + std::string(e.description()));
+  }
+  Params p("t.toml", name, root["sensor"]["params"].as_table(), 1, 1);
+  SensorSpec spec;
+  spec.name = name;
+  spec.driver = driver;
+  spec.interval_us = interval_us;
+  p.set_driver(driver);
+  SLUICE_RETURN_IF_ERROR(ApplyCommonParams(p, &spec));
+  if (spec_out != nullptr) *spec_out = spec;
   return DriverRegistry::Builtin().Create(spec, p, ctx);
 }
 
-inline SensorSpec Spec(const std::string& name, const std::string& driver,
-                       int64_t interval_us = 1000000) {
-  SensorSpec s;
-  s.name = name;
-  s.driver = driver;
-  s.interval_us = interval_us;
-  return s;
-}
-
-// A TOML basic string holding `s` (paths in tests need no escapes beyond these).
+// `s` as a TOML basic string (quotes and backslashes escaped), for paths.
 inline std::string Quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -41,4 +47,5 @@ inline std::string Quote(const std::string& s) {
   return out + "\"";
 }
 
+}  // namespace testing
 }  // namespace sluice

@@ -18,6 +18,7 @@
 
 using namespace sluice;
 using sluice::testing::MosquittoBroker;
+using sluice::testing::Quote;
 using sluice::testing::WaitUntil;
 
 namespace {
@@ -59,9 +60,7 @@ void Publish(int port, const std::string& topic, const std::string& payload) {
 
 std::unique_ptr<MqttDriver> MakeMqtt(const std::string& params, Clock& clock,
                                      const std::string& name = "lan.temp") {
-  SensorSpec spec = Spec(name, "mqtt", 0);
-  spec.unit = "C";
-  StatusOr<std::unique_ptr<Driver>> d = MakeDriver(params, spec, clock);
+  StatusOr<std::unique_ptr<Driver>> d = sluice::testing::MakeDriver(clock, "mqtt", params, name, 0);
   INFO(d.status().ToString());
   REQUIRE(d.ok());
   return std::unique_ptr<MqttDriver>(static_cast<MqttDriver*>(d->release()));
@@ -136,14 +135,15 @@ TEST_CASE("json paths are checked") {
 TEST_CASE("mqtt config errors name FILE:LINE:COL") {
   FakeClock clock;
   auto err = [&](const std::string& params) {
-    StatusOr<std::unique_ptr<Driver>> d = MakeDriver(params, Spec("m", "mqtt", 0), clock);
+    StatusOr<std::unique_ptr<Driver>> d =
+        sluice::testing::MakeDriver(clock, "mqtt", params, "m", 0);
     REQUIRE_FALSE(d.ok());
     return d.status().message();
   };
   CHECK_THAT(err("{ topic = \"a\" }"), Catch::Contains("param \"url\" is required"));
   CHECK_THAT(err("{ url = \"mqtt://h\" }"), Catch::Contains("param \"topic\" is required"));
   CHECK_THAT(err("{ url = \"http://h\", topic = \"a\" }"),
-             Catch::StartsWith("file.toml:2:18: sensor \"m\": param \"url\" must be mqtt://"));
+             Catch::StartsWith("t.toml:2:18: sensor \"m\": param \"url\" must be mqtt://"));
   CHECK_THAT(err("{ url = \"mqtts://h:8883\", topic = \"a\" }"), Catch::Contains("TLS"));
   CHECK_THAT(err("{ url = \"mqtt://h:0\", topic = \"a\" }"), Catch::Contains("bad port"));
   CHECK_THAT(err("{ url = \"mqtt://h:x\", topic = \"a\" }"), Catch::Contains("bad port"));
@@ -191,7 +191,6 @@ TEST_CASE("mqtt numbers and JSON fields become readings", "[integration]") {
             [](const Reading& a, const Reading& b) { return a.value < b.value; });
   CHECK(r[0].sensor == "lan.temp");
   CHECK(r[0].value == -3);
-  CHECK(r[0].unit == "C");
   CHECK(r[0].ts_us == clock.NowWallUs());  // receive time
   CHECK(r[1].value == 21.5);
   CHECK(r[2].sensor == "dev1.temp");

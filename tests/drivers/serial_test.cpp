@@ -17,6 +17,7 @@
 #include "tests/support/support.h"
 
 using namespace sluice;
+using sluice::testing::Quote;
 using sluice::testing::TempDir;
 using sluice::testing::WaitUntil;
 
@@ -56,7 +57,7 @@ class Pty {
 
 std::unique_ptr<Driver> MustMake(const std::string& params, const std::string& name = "tty") {
   static FakeClock clock;
-  StatusOr<std::unique_ptr<Driver>> d = MakeDriver(params, Spec(name, "serial"), clock);
+  StatusOr<std::unique_ptr<Driver>> d = sluice::testing::MakeDriver(clock, "serial", params, name);
   INFO(d.status().ToString());
   REQUIRE(d.ok());
   return std::move(*d);
@@ -330,13 +331,14 @@ TEST_CASE("serial: a file that is not a tty is an error") {
 TEST_CASE("serial config errors name FILE:LINE:COL") {
   auto err = [](const std::string& params, const std::string& name = "tty") {
     static FakeClock clock;
-    StatusOr<std::unique_ptr<Driver>> d = MakeDriver(params, Spec(name, "serial"), clock);
+    StatusOr<std::unique_ptr<Driver>> d =
+        sluice::testing::MakeDriver(clock, "serial", params, name);
     REQUIRE_FALSE(d.ok());
     return d.status().message();
   };
   CHECK_THAT(err("{ baud = 9600 }"), Catch::Contains("param \"device\" is required"));
   CHECK_THAT(err("{ device = \"/dev/x\", baud = 12345 }"),
-             Catch::StartsWith("file.toml:2:38: sensor \"tty\": param \"baud\" must be a "
+             Catch::StartsWith("t.toml:2:38: sensor \"tty\": param \"baud\" must be a "
                                "standard rate"));
   CHECK_THAT(err("{ device = \"/dev/x\", baud = \"fast\" }"), Catch::Contains("integer"));
   CHECK_THAT(err("{ device = \"/dev/x\", parity = \"mark\" }"),
