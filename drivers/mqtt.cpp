@@ -9,6 +9,7 @@
 #include "common/backoff.h"
 #include "common/json_parse.h"
 #include "common/mqtt_text.h"
+#include "drivers/param_choice.h"
 #include "drivers/value_text.h"
 
 namespace sluice {
@@ -362,9 +363,8 @@ StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Param
                               *path + "\"");
   }
   o.json_path = *path;
-  StatusOr<int64_t> qos = params.Integer("qos", 0);
+  StatusOr<int64_t> qos = ParamIntRange(params, "qos", 0, 0, 2);
   if (!qos.ok()) return qos.status();
-  if (*qos < 0 || *qos > 2) return params.ErrorAt("qos", "must be 0, 1 or 2");
   o.qos = static_cast<int>(*qos);
   StatusOr<std::string> user = params.String("username", "");
   if (!user.ok()) return user.status();

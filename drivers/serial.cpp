@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/units.h"
+#include "drivers/param_choice.h"
 #include "drivers/value_text.h"
 
 namespace sluice {
@@ -130,36 +131,25 @@ StatusOr<std::unique_ptr<Driver>> CreateSerialDriver(const SensorSpec& spec, Par
                               std::to_string(*baud));
   }
   s.baud = static_cast<int>(*baud);
-  StatusOr<std::string> parity = params.String("parity", "none");
+  StatusOr<int> parity = ParamChoice(params, "parity", {"none", "even", "odd"}, 0);
   if (!parity.ok()) return parity.status();
-  if (*parity == "none") {
-    s.parity = 'N';
-  } else if (*parity == "even") {
-    s.parity = 'E';
-  } else if (*parity == "odd") {
-    s.parity = 'O';
-  } else {
-    return params.ErrorAt("parity", "must be none, even or odd, not \"" + *parity + "\"");
-  }
-  StatusOr<int64_t> data_bits = params.Integer("data_bits", 8);
+  s.parity = "NEO"[*parity];
+  StatusOr<int64_t> data_bits = ParamIntRange(params, "data_bits", 8, 5, 8);
   if (!data_bits.ok()) return data_bits.status();
-  if (*data_bits < 5 || *data_bits > 8) return params.ErrorAt("data_bits", "must be 5 .. 8");
   s.data_bits = static_cast<int>(*data_bits);
-  StatusOr<int64_t> stop_bits = params.Integer("stop_bits", 1);
+  StatusOr<int64_t> stop_bits = ParamIntRange(params, "stop_bits", 1, 1, 2);
   if (!stop_bits.ok()) return stop_bits.status();
-  if (*stop_bits != 1 && *stop_bits != 2) return params.ErrorAt("stop_bits", "must be 1 or 2");
   s.stop_bits = static_cast<int>(*stop_bits);
 
   LineExtractor x;
   StatusOr<std::string> prefix = params.String("prefix", "");
   if (!prefix.ok()) return prefix.status();
   x.prefix = *prefix;
-  StatusOr<int64_t> field = params.Integer("field", -1);
-  if (!field.ok()) return field.status();
-  if (params.Has("field") && (*field < 0 || *field > 1000)) {
-    return params.ErrorAt("field", "must be a field index 0 .. 1000 (0 is the first field)");
+  if (params.Has("field")) {
+    StatusOr<int64_t> field = ParamIntRange(params, "field", 0, 0, 1000);  // 0: the first
+    if (!field.ok()) return field.status();
+    x.field = static_cast<int>(*field);
   }
-  x.field = static_cast<int>(*field);
   StatusOr<std::string> separator = params.String("separator", ",");
   if (!separator.ok()) return separator.status();
   if (separator->empty()) return params.ErrorAt("separator", "must not be empty");
@@ -169,8 +159,9 @@ StatusOr<std::unique_ptr<Driver>> CreateSerialDriver(const SensorSpec& spec, Par
   x.separator = *separator;
   StatusOr<std::string> regex = params.String("regex", "");
   if (!regex.ok()) return regex.status();
+  StatusOr<std::string> by = ParamOneOfKeys(params, {"field", "regex"});
+  if (!by.ok()) return by.status();
   if (params.Has("regex")) {
-    if (params.Has("field")) return params.ErrorAt("regex", "and \"field\" exclude each other");
     try {
       x.regex.emplace(*regex, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {

@@ -151,7 +151,8 @@ TEST_CASE("mqtt config errors name FILE:LINE:COL") {
   CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a/#/b\" }"),
              Catch::Contains("valid topic filter"));
   CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a+\" }"), Catch::Contains("valid topic filter"));
-  CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a\", qos = 3 }"), Catch::Contains("0, 1 or 2"));
+  CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a\", qos = 3 }"),
+             Catch::Contains("must be between 0 and 2"));
   CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a\", json_path = \"$.a[\" }"),
              Catch::Contains("simple path"));
   CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a\", password_file = \"/p\" }"),

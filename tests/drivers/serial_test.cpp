@@ -342,13 +342,16 @@ TEST_CASE("serial config errors name FILE:LINE:COL") {
                                "standard rate"));
   CHECK_THAT(err("{ device = \"/dev/x\", baud = \"fast\" }"), Catch::Contains("integer"));
   CHECK_THAT(err("{ device = \"/dev/x\", parity = \"mark\" }"),
-             Catch::Contains("must be none, even or odd"));
-  CHECK_THAT(err("{ device = \"/dev/x\", data_bits = 9 }"), Catch::Contains("5 .. 8"));
-  CHECK_THAT(err("{ device = \"/dev/x\", stop_bits = 3 }"), Catch::Contains("1 or 2"));
-  CHECK_THAT(err("{ device = \"/dev/x\", field = -1 }"), Catch::Contains("field index"));
+             Catch::Contains("must be one of none, even, odd (got \"mark\")"));
+  CHECK_THAT(err("{ device = \"/dev/x\", data_bits = 9 }"),
+             Catch::Contains("must be between 5 and 8"));
+  CHECK_THAT(err("{ device = \"/dev/x\", stop_bits = 3 }"),
+             Catch::Contains("must be between 1 and 2"));
+  CHECK_THAT(err("{ device = \"/dev/x\", field = -1 }"),
+             Catch::Contains("\"field\" must be between 0 and 1000"));
   CHECK_THAT(err("{ device = \"/dev/x\", regex = \"(\" }"), Catch::Contains("not a valid regex"));
   CHECK_THAT(err("{ device = \"/dev/x\", regex = \"a\", field = 1 }"),
-             Catch::Contains("exclude each other"));
+             Catch::Contains("param \"regex\" cannot be given together with \"field\""));
   CHECK_THAT(err("{ device = \"/dev/x\", separator = \";\" }"), Catch::Contains("needs param"));
   CHECK_THAT(err("{ device = \"/dev/x\", bauds = 9600 }"),
              Catch::Contains("unknown param \"bauds\" for driver \"serial\""));
