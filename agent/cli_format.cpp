@@ -100,7 +100,9 @@ void Note(const std::string& text) {
 std::string HumanNumber(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return JsonDouble(v);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
 }
 
 std::string HumanLine(const StoredEvent& e) {

@@ -51,7 +51,7 @@ extern const char* const kCsvHeader;
 // One CSV row (RFC 4180 quoting) plus "\n"; "" for a corrupt body.
 std::string CsvRow(const StoredEvent& e);
 
-// A number for people: shortest round-trip form, "nan"/"inf" when not finite.
+// A number for people: up to 10 significant digits; "nan"/"inf" when not finite.
 std::string HumanNumber(double v);
 
 }  // namespace cli

@@ -23,16 +23,16 @@ constexpr OptionSpec kSensor{"--sensor", nullptr, true, true};
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> commands = {
       {"status", "[--watch] [--json]",
-       "Agent, sensors, buffer, upstreams, rules and active alerts of the running daemon.",
+       "The running daemon: sensors, buffer, upstreams, alerts.",
        "  Asks sluiced over its control socket (--socket, or the config's\n"
        "  agent.control_socket); exit 1 when the daemon is not running.\n",
        {{"--watch", nullptr, false, false}}, 0, 0, nullptr},
       {"metrics", "",
-       "The running daemon's counters and gauges in Prometheus text format.",
+       "The running daemon's counters and gauges (Prometheus text).",
        "  Asks sluiced over its control socket; exit 1 when it is not running.\n",
        {}, 0, 0, nullptr},
       {"tail", "[-n N] [--sensor GLOB] [--follow] [--json]",
-       "The last N events (readings and alerts) of buffer.db, oldest first.",
+       "The last N events of buffer.db (readings and alerts).",
        "  -n N             how many (default 10; 0 with --follow: only new ones)\n"
        "  --sensor GLOB    only readings of matching sensors (* ? [..]; repeatable)\n"
        "  --follow, -f     keep printing events as the daemon commits them\n"
@@ -43,14 +43,14 @@ const std::vector<CommandSpec>& Commands() {
        {{"-n", "--lines", true, false}, kSensor, {"--follow", "-f", false, false}}, 0, 0,
        RunTail},
       {"alerts", "[--active] [--since D] [--until D] [--json]",
-       "Alert events (firing, resolved) stored in buffer.db, oldest first.",
+       "Alert events (firing, resolved) stored in buffer.db.",
        "  --active         only rules whose latest stored state is firing\n"
        "  --since D        alerts at or after D; --until D: before D\n"
        "                   (D: 30m, 2h, 7d back from now, or 2026-11-25T16:00:00Z)\n"
        "  --json           JSON lines with the uplink alert payload's fields\n",
        {{"--active", nullptr, false, false}, kSince, kUntil}, 0, 0, RunAlerts},
       {"export", "[--since D] [--until D] [--sensor GLOB] [--format csv|jsonl]",
-       "Stream the events of buffer.db to stdout in seq order (constant memory).",
+       "Stream buffer.db's events to stdout as CSV or JSON lines.",
        "  --format csv     (default) header seq,time,ts_us,kind,sensor,value,unit,quality,\n"
        "                   rule,state,severity,message,labels; RFC 4180 quoting\n"
        "  --format jsonl   one uplink JSON document per line (also: --json)\n"
@@ -63,22 +63,22 @@ const std::vector<CommandSpec>& Commands() {
        "  stderr when it is a terminal. Ctrl-C stops it (exit 130).\n",
        {kSince, kUntil, kSensor, {"--format", nullptr, true, false}}, 0, 0, RunExport},
       {"buffer stats", "[--json]",
-       "Events, bytes, seq range, evictions and upstream cursors of buffer.db.",
+       "Events, bytes, seq range, evictions, upstream cursors.",
        "  Reads buffer.db read-only; exit 1 when it cannot be read.\n", {}, 0, 0,
        RunBufferStats},
       {"buffer check", "[--quick] [--json]",
-       "Read-only integrity check of buffer.db: exit 0 when fine, 1 with a report.",
+       "Read-only integrity check of buffer.db (exit 1 on problems).",
        "  Checks SQLite's integrity_check (--quick: quick_check), the schema version,\n"
        "  the ring's accounting, every event body, seq continuity, upstream cursors\n"
        "  and the buffer.seq reservation. Changes nothing, quarantines nothing.\n",
        {{"--quick", nullptr, false, false}}, 0, 0, RunBufferCheck},
       {"rules check", "FILE...",
-       "Validate rule files: \"ok\" (exit 0) or FILE:LINE:COL: errors (exit 2).", "", {}, 1,
+       "Validate rule files: ok, or FILE:LINE:COL: errors (exit 2).", "", {}, 1,
        SIZE_MAX, RunRulesCheck},
       {"rules list", "[--json]", "The rules of the config's rules.files.", "", {}, 0, 0,
        RunRulesList},
       {"rules backtest", "FILE... [--since D] [--json]",
-       "Run rule files over the readings stored in buffer.db (read-only).",
+       "Run rule files over the readings stored in buffer.db.",
        "  Prints each firing and resolved: time, rule, state, value, message.\n"
        "  --since D        only readings of the last D (a duration)\n",
        {kSince}, 1, SIZE_MAX, RunRulesBacktest},
