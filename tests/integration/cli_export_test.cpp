@@ -14,6 +14,12 @@ namespace sluice {
 namespace testing {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 size_t CountLines(const std::string& text) {
   size_t n = 0;
   for (char c : text) n += c == '\n';
@@ -60,7 +66,8 @@ TEST_CASE("export of 200k events streams with bounded memory; progress only on a
 
   // Header only (nothing matches) against all 200,000 rows: the peak RSS of
   // the process must not grow with what it exports (a buffered export would
-  // hold ~15 MB of CSV, more as rows).
+  // hold ~15 MB of CSV, more as rows). ASan's allocator keeps freed memory
+  // (quarantine, caches), so there the bound is checked by the native build.
   CliRun small = RunCli({"--data-dir", data, "export", "--sensor", "nothing"}, gw.dir.path());
   REQUIRE(small.code == 0);
   CHECK(small.out == "seq,time,ts_us,kind,sensor,value,unit,quality,rule,state,severity,message,"
@@ -74,7 +81,7 @@ TEST_CASE("export of 200k events streams with bounded memory; progress only on a
     CHECK(big.out.size() > 12u * 1024 * 1024);
     INFO("peak RSS: export " << big.max_rss_kib << " KiB, header only " << small.max_rss_kib
                              << " KiB, output " << big.out.size() / 1024 << " KiB");
-    CHECK(big.max_rss_kib - small.max_rss_kib < 6 * 1024);
+    if (!kSanitized) CHECK(big.max_rss_kib - small.max_rss_kib < 6 * 1024);
     // The last row is the newest event.
     size_t last = big.out.rfind('\n', big.out.size() - 2);
     const std::string tail = big.out.substr(last + 1);
