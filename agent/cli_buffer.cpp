@@ -13,6 +13,7 @@
 
 #include "agent/cli_commands.h"
 #include "agent/cli_format.h"
+#include "agent/history.h"
 #include "common/json.h"
 #include "common/units.h"
 
@@ -75,15 +76,13 @@ bool ReadStats(const std::string& data_dir, BufferStats* s, std::string* error) 
   }
   s->file_bytes = st.st_size;
   s->wal_bytes = FileSize(s->path + "-wal");
-  sqlite3* db = nullptr;
-  // Read-only, but not immutable: a running daemon's WAL is honoured.
-  int rc = sqlite3_open_v2(s->path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  if (rc != SQLITE_OK) {
-    *error = s->path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
+  sql::Db conn;
+  Status open = OpenReadOnlyDb(s->path, &conn);
+  if (!open.ok()) {
+    *error = s->path + ": " + open.message();
     return false;
   }
-  sqlite3_busy_timeout(db, 2000);
+  sqlite3* db = conn.get();
   bool ok =
       Query(db, "PRAGMA user_version", error,
             [&](sqlite3_stmt* q) { s->schema_version = sqlite3_column_int64(q, 0); }) &&
@@ -119,7 +118,6 @@ bool ReadStats(const std::string& data_dir, BufferStats* s, std::string* error) 
                                     sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2)});
             });
   if (!ok) *error = s->path + ": " + *error;
-  sqlite3_close(db);
   return ok;
 }
 

@@ -15,6 +15,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "agent/cli_commands.h"
+#include "agent/history.h"
 #include "agent/cli_format.h"
 #include "buffer/codec.h"
 #include "buffer/seq_file.h"
@@ -305,8 +306,7 @@ int RunBufferCheck(const CommandSpec&, Globals& globals, const Parsed& args) {
     return kExitFailure;
   }
   sql::Db db;
-  Status s = db.Open(r.path, SQLITE_OPEN_READONLY);
-  if (s.ok()) s = ConfigureReader(db.get());
+  Status s = OpenReadOnlyDb(r.path, &db);
   if (s.ok()) s = sql::Exec(db.get(), "BEGIN");  // one snapshot for every check
   if (!s.ok()) {
     r.problems.push_back("cannot read: " + s.message());

@@ -3,6 +3,8 @@
 #include <flatbuffers/flatbuffers.h>
 #include <sys/stat.h>
 
+#include <cstdio>
+
 #include "buffer/codec.h"
 #include "buffer/store.h"
 #include "schemas/sluice_generated.h"
@@ -12,7 +14,34 @@ namespace {
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
+// A path as a file: URI path (RFC 3986: %, ? and # escaped).
+std::string UriPath(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+Status OpenReadOnlyDb(const std::string& path, sql::Db* db) {
+  Status s = db->Open(path, SQLITE_OPEN_READONLY);
+  if (s.ok()) s = ConfigureReader(db->get());
+  if (s.ok()) s = sql::Exec(db->get(), "SELECT count(*) FROM sqlite_master");
+  if (s.ok()) return s;
+  struct stat st;
+  if (::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > 0) return s;
+  SLUICE_RETURN_IF_ERROR(db->Open("file:" + UriPath(path) + "?immutable=1",
+                                  SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
+  return ConfigureReader(db->get());
+}
 
 StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(const std::string& data_dir,
                                                      const HistoryFilter& filter) {
@@ -37,8 +66,7 @@ HistoryDb::~HistoryDb() {
 Status HistoryDb::Init(const std::string& path, const HistoryFilter& filter) {
   path_ = path;
   filter_ = filter;
-  SLUICE_RETURN_IF_ERROR(db_.Open(path, SQLITE_OPEN_READONLY));
-  SLUICE_RETURN_IF_ERROR(ConfigureReader(db_.get()));
+  SLUICE_RETURN_IF_ERROR(OpenReadOnlyDb(path, &db_));
   std::string cond;
   if (!filter.sensor_globs.empty()) {
     cond += " AND kind = " + std::to_string(static_cast<int>(EventKind::kReading)) + " AND (";

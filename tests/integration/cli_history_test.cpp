@@ -2,6 +2,8 @@
 // sluiced's buffer.db, daemon running and stopped: tail, alerts, export,
 // buffer check; --follow; evicted ranges; --help and usage errors.
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -338,6 +340,36 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
              gw.dir.path());
   CHECK(Lines(r.out).size() == 11);
   CHECK(r.err.empty());
+
+  // An operator who may read the data dir but not write it (daemon stopped,
+  // no -wal/-shm to share): every history command still reads buffer.db.
+  const std::string dir = gw.spec.data_dir;
+  for (const char* f : {"/buffer.db-wal", "/buffer.db-shm"}) unlink((dir + f).c_str());
+  const std::string before = ReadFile(dir + "/buffer.db");
+  std::vector<std::string> prefix;
+  if (geteuid() == 0) {
+    // root writes anywhere: run the commands as nobody instead.
+    if (access("/usr/bin/setpriv", X_OK) != 0) return;
+    prefix = {"--reuid=65534", "--regid=65534", "--clear-groups", SluicePath()};
+    REQUIRE(chmod(gw.dir.path().c_str(), 0755) == 0);
+    REQUIRE(chmod((dir + "/buffer.db").c_str(), 0644) == 0);
+  }
+  REQUIRE(chmod(dir.c_str(), 0555) == 0);
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"tail", "-n", "3"}, {"export"}, {"alerts"}, {"buffer", "check"},
+           {"buffer", "stats"}}) {
+    std::vector<std::string> args = prefix;
+    args.push_back("--data-dir");
+    args.push_back(dir);
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    CliRun ro = prefix.empty() ? RunCli(args, gw.dir.path())
+                               : RunProgram("/usr/bin/setpriv", args, gw.dir.path());
+    INFO(cmd[0] << ": " << ro.err);
+    CHECK(ro.code == 0);
+    CHECK(!ro.out.empty());
+  }
+  CHECK(ReadFile(dir + "/buffer.db") == before);
+  REQUIRE(chmod(dir.c_str(), 0750) == 0);
 }
 
 TEST_CASE("every command has --help; bad usage exits 2 with a usage line", "[cli]") {

@@ -28,14 +28,15 @@ struct CliRun {
   long max_rss_kib = 0;  // the process's peak RSS (wait4's rusage)
 };
 
-// Runs `sluice ARGS` to completion, stdout and stderr to files (bounded:
+// Runs `program ARGS` to completion, stdout and stderr to files (bounded:
 // 120 s, then SIGKILL). Its own fork/exec so that wait4 gives this one
 // process's peak RSS.
-inline CliRun RunCli(const std::vector<std::string>& args, const std::string& scratch) {
+inline CliRun RunProgram(const std::string& program, const std::vector<std::string>& args,
+                         const std::string& scratch) {
   static int counter = 0;
   const std::string base = scratch + "/cli" + std::to_string(counter++);
   const std::string out_path = base + ".out", err_path = base + ".err";
-  std::vector<std::string> argv_s = {SluicePath()};
+  std::vector<std::string> argv_s = {program};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(&a[0]);
@@ -65,6 +66,11 @@ inline CliRun RunCli(const std::vector<std::string>& args, const std::string& sc
   r.out = ReadFile(out_path);
   r.err = ReadFile(err_path);
   return r;
+}
+
+// Runs `sluice ARGS` (see RunProgram).
+inline CliRun RunCli(const std::vector<std::string>& args, const std::string& scratch) {
+  return RunProgram(SluicePath(), args, scratch);
 }
 
 inline std::vector<std::string> Lines(const std::string& text) {
