@@ -106,22 +106,23 @@ std::string HumanNumber(double v) {
 }
 
 std::string HumanLine(const StoredEvent& e) {
-  char head[96];
-  std::snprintf(head, sizeof head, "%s  seq %-8" PRIu64 " ", FormatUtc(e.ts_us, true).c_str(),
-                e.seq);
-  std::string line = head;
   Reading r;
   Alert a;
-  char body[256];
-  if (DecodeStoredReading(e, &r)) {
-    std::snprintf(body, sizeof body, "%-24s %12s %s", r.sensor.c_str(),
+  const bool reading = DecodeStoredReading(e, &r);
+  const bool alert = !reading && DecodeStoredAlert(e, &a);
+  const int64_t ts = reading ? r.ts_us : alert ? a.ts_us : e.ts_us;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s  seq %-8" PRIu64 " ", FormatUtc(ts, true).c_str(), e.seq);
+  std::string line = buf;
+  if (reading) {
+    std::snprintf(buf, sizeof buf, "%-24s %12s %s", r.sensor.c_str(),
                   HumanNumber(r.value).c_str(), r.unit.c_str());
-    line += body;
+    line += buf;
     if (r.quality != Quality::kGood) line += std::string("  (") + QualityName(r.quality) + ")";
-  } else if (DecodeStoredAlert(e, &a)) {
-    std::snprintf(body, sizeof body, "ALERT %-18s %-8s %-8s value %s", a.rule.c_str(),
+  } else if (alert) {
+    std::snprintf(buf, sizeof buf, "ALERT %-18s %-8s %-8s value %s", a.rule.c_str(),
                   a.state.c_str(), a.severity.c_str(), HumanNumber(a.value).c_str());
-    line += body;
+    line += buf;
     if (!a.message.empty()) line += "  " + a.message;
   } else {
     line += "(corrupt event)";
