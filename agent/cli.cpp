@@ -54,8 +54,9 @@ StatusOr<int64_t> ParseRfc3339(const std::string& s) {
       !Expect(s, &i, "-") || !Digits(s, &i, 2, &day) || !Expect(s, &i, "Tt ") ||
       !Digits(s, &i, 2, &hour) || !Expect(s, &i, ":") || !Digits(s, &i, 2, &min) ||
       !Expect(s, &i, ":") || !Digits(s, &i, 2, &sec)) {
-    return InvalidArgument("not a duration (30m, 2h, 7d) or an RFC 3339 time "
-                           "(2026-11-25T16:00:00Z)");
+    return InvalidArgument(
+        "not a duration (30m, 2h, 7d) or an RFC 3339 time "
+        "(2026-11-25T16:00:00Z)");
   }
   int64_t frac_us = 0;
   if (i < s.size() && s[i] == '.') {
@@ -110,7 +111,8 @@ std::vector<std::string> Parsed::All(const std::string& name) const {
 }
 
 int UsageError(const CommandSpec& spec, const std::string& why) {
-  std::fprintf(stderr, "sluice %s: %s\nusage: sluice [GLOBAL OPTIONS] %s %s\n"
+  std::fprintf(stderr,
+               "sluice %s: %s\nusage: sluice [GLOBAL OPTIONS] %s %s\n"
                "Try 'sluice %s --help'.\n",
                spec.name, why.c_str(), spec.name, spec.synopsis, spec.name);
   return kExitUsage;
@@ -119,13 +121,14 @@ int UsageError(const CommandSpec& spec, const std::string& why) {
 void PrintHelp(const CommandSpec& spec) {
   std::printf("usage: sluice [GLOBAL OPTIONS] %s %s\n\n%s\n%s", spec.name, spec.synopsis,
               spec.summary, spec.help);
-  std::printf("\nglobal options: --config FILE (default %s), --data-dir DIR,\n"
-              "  --socket PATH, --json. Exit status: 0 ok, 1 failure, 2 bad usage.\n",
-              kDefaultConfig);
+  std::printf(
+      "\nglobal options: --config FILE (default %s), --data-dir DIR,\n"
+      "  --socket PATH, --json. Exit status: 0 ok, 1 failure, 2 bad usage.\n",
+      kDefaultConfig);
 }
 
-int ParseArgs(const CommandSpec& spec, const std::vector<std::string>& words,
-              Globals* globals, Parsed* out) {
+int ParseArgs(const CommandSpec& spec, const std::vector<std::string>& words, Globals* globals,
+              Parsed* out) {
   bool options_done = false;
   for (size_t i = 0; i < words.size(); ++i) {
     std::string w = words[i];
@@ -184,8 +187,7 @@ int ParseArgs(const CommandSpec& spec, const std::vector<std::string>& words,
     return UsageError(spec, "missing argument");
   }
   if (out->positional.size() > spec.max_positional) {
-    return UsageError(spec, "unexpected argument \"" + out->positional[spec.max_positional] +
-                                "\"");
+    return UsageError(spec, "unexpected argument \"" + out->positional[spec.max_positional] + "\"");
   }
   return -1;
 }

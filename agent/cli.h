@@ -33,7 +33,7 @@ struct OptionSpec {
   const char* name;   // "--sensor", or "-n"
   const char* alias;  // second spelling ("--lines"), or nullptr
   bool takes_value;
-  bool repeatable;    // values accumulate (e.g. several --sensor globs)
+  bool repeatable;  // values accumulate (e.g. several --sensor globs)
 };
 
 struct Parsed {
@@ -57,7 +57,7 @@ struct CommandSpec {
   std::vector<OptionSpec> options;
   size_t min_positional;
   size_t max_positional;
-  CommandFn run;         // nullptr: not built in this binary
+  CommandFn run;  // nullptr: not built in this binary
 };
 
 // Writes "sluice: WHY" and the command's usage line to stderr. Returns 2.
@@ -69,8 +69,8 @@ void PrintHelp(const CommandSpec& spec);
 // options (updating *globals), `--` and positionals; --opt=value works too.
 // Returns -1 when the command should run, else the exit status (0 after
 // --help, 2 after a usage error, with its message printed).
-int ParseArgs(const CommandSpec& spec, const std::vector<std::string>& words,
-              Globals* globals, Parsed* out);
+int ParseArgs(const CommandSpec& spec, const std::vector<std::string>& words, Globals* globals,
+              Parsed* out);
 
 // A --since/--until value: a duration back from now_us ("30m", "2h", "7d")
 // or an RFC 3339 time ("2026-11-25T16:00:00Z", fractions and +HH:MM

@@ -3,6 +3,7 @@
 // read transaction (a running daemon keeps writing beside it) and never
 // quarantines, repairs or rewrites anything; the daemon does that at start.
 #include <fcntl.h>
+#include <flatbuffers/flatbuffers.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,11 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <flatbuffers/flatbuffers.h>
-
 #include "agent/cli_commands.h"
-#include "agent/history.h"
 #include "agent/cli_format.h"
+#include "agent/history.h"
 #include "buffer/codec.h"
 #include "buffer/seq_file.h"
 #include "buffer/sqlite_util.h"
@@ -112,8 +111,7 @@ bool CheckSchema(sqlite3* db, Report* r) {
   }
   if (r->schema_version < kSchemaVersion) {
     r->notes.push_back("schema v" + std::to_string(r->schema_version) +
-                       ": sluiced migrates it to v" + std::to_string(kSchemaVersion) +
-                       " at start");
+                       ": sluiced migrates it to v" + std::to_string(kSchemaVersion) + " at start");
   }
   std::vector<std::string> missing = {"events", "meta", "cursors"};
   if (r->schema_version >= 2) missing.push_back("counters");
@@ -129,8 +127,8 @@ bool CheckSchema(sqlite3* db, Report* r) {
     return false;
   }
   r->checks.push_back("schema v" + std::to_string(r->schema_version));
-  ok = Each(db, "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events",
-            &error, [&](sqlite3_stmt* st) {
+  ok = Each(db, "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events", &error,
+            [&](sqlite3_stmt* st) {
               r->events = sqlite3_column_int64(st, 0);
               r->first_seq = sqlite3_column_int64(st, 1);
               r->last_seq = sqlite3_column_int64(st, 2);
@@ -155,8 +153,10 @@ bool CheckSchema(sqlite3* db, Report* r) {
       if (k == "row_count") count = sqlite3_column_int64(st, 1);
       if (k == "row_bytes") bytes = sqlite3_column_int64(st, 1);
     });
-    s = sql::QueryInt(db, ("SELECT coalesce(sum(length(body) + length(CAST(sensor AS BLOB)) + " +
-                           std::to_string(kRowOverhead) + "), 0) FROM events").c_str(),
+    s = sql::QueryInt(db,
+                      ("SELECT coalesce(sum(length(body) + length(CAST(sensor AS BLOB)) + " +
+                       std::to_string(kRowOverhead) + "), 0) FROM events")
+                          .c_str(),
                       &real_bytes);
     if (!ok || !s.ok()) {
       r->problems.push_back("meta: " + (ok ? s.message() : error));
@@ -182,26 +182,26 @@ void CheckEvents(sqlite3* db, Report* r) {
   uint64_t bad = 0;
   int64_t first_bad = 0, prev = 0, min_reading = 0, jumps = 0;
   std::vector<std::string> jump_text;
-  bool ok = Each(db, "SELECT seq, kind, sensor, body FROM events ORDER BY seq", &error,
-                 [&](sqlite3_stmt* st) {
-    int64_t seq = sqlite3_column_int64(st, 0);
-    int kind = sqlite3_column_int(st, 1);
-    const void* body = sqlite3_column_blob(st, 3);
-    size_t len = static_cast<size_t>(sqlite3_column_bytes(st, 3));
-    bool good = VerifyEncodedEvent(body, len);
-    if (good) {
-      const fb::Event* e = flatbuffers::GetRoot<fb::Event>(body);
-      good = static_cast<int64_t>(e->seq()) == seq && static_cast<int>(e->kind()) == kind;
-    }
-    if (!good && bad++ == 0) first_bad = seq;
-    if (kind == static_cast<int>(EventKind::kReading) && min_reading == 0) min_reading = seq;
-    if (prev != 0 && seq > prev + 1 && min_reading != 0 && prev >= min_reading) {
-      if (jumps++ < static_cast<int64_t>(kMaxListed)) {
-        jump_text.push_back(std::to_string(prev) + " -> " + std::to_string(seq));
-      }
-    }
-    prev = seq;
-  });
+  bool ok = Each(
+      db, "SELECT seq, kind, sensor, body FROM events ORDER BY seq", &error, [&](sqlite3_stmt* st) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        int kind = sqlite3_column_int(st, 1);
+        const void* body = sqlite3_column_blob(st, 3);
+        size_t len = static_cast<size_t>(sqlite3_column_bytes(st, 3));
+        bool good = VerifyEncodedEvent(body, len);
+        if (good) {
+          const fb::Event* e = flatbuffers::GetRoot<fb::Event>(body);
+          good = static_cast<int64_t>(e->seq()) == seq && static_cast<int>(e->kind()) == kind;
+        }
+        if (!good && bad++ == 0) first_bad = seq;
+        if (kind == static_cast<int>(EventKind::kReading) && min_reading == 0) min_reading = seq;
+        if (prev != 0 && seq > prev + 1 && min_reading != 0 && prev >= min_reading) {
+          if (jumps++ < static_cast<int64_t>(kMaxListed)) {
+            jump_text.push_back(std::to_string(prev) + " -> " + std::to_string(seq));
+          }
+        }
+        prev = seq;
+      });
   if (!ok) {
     r->problems.push_back("reading events: " + error);
     return;
@@ -240,8 +240,10 @@ void CheckCursors(sqlite3* db, const std::string& data_dir, Report* r) {
                                            std::to_string(last_committed));
                    }
                  });
-  if (!ok) r->problems.push_back("cursors: " + error);
-  else r->checks.push_back(std::to_string(n) + " upstream cursors within the committed range");
+  if (!ok)
+    r->problems.push_back("cursors: " + error);
+  else
+    r->checks.push_back(std::to_string(n) + " upstream cursors within the committed range");
   SeqReservation reservation(data_dir);
   Status s = reservation.Load();
   if (!s.ok()) {
@@ -263,13 +265,13 @@ void Print(const Report& r, bool json) {
       for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + JsonString(v[i]);
       return out + "]";
     };
-    std::printf("{\"path\":%s,\"ok\":%s,\"schema_version\":%lld,\"events\":%lld,"
-                "\"first_seq\":%lld,\"last_seq\":%lld,\"next_seq\":%lld,\"checks\":%s,"
-                "\"problems\":%s,\"notes\":%s}\n",
-                JsonString(r.path).c_str(), ok ? "true" : "false", (long long)r.schema_version,
-                (long long)r.events, (long long)r.first_seq, (long long)r.last_seq,
-                (long long)r.next_seq, list(r.checks).c_str(), list(r.problems).c_str(),
-                list(r.notes).c_str());
+    std::printf(
+        "{\"path\":%s,\"ok\":%s,\"schema_version\":%lld,\"events\":%lld,"
+        "\"first_seq\":%lld,\"last_seq\":%lld,\"next_seq\":%lld,\"checks\":%s,"
+        "\"problems\":%s,\"notes\":%s}\n",
+        JsonString(r.path).c_str(), ok ? "true" : "false", (long long)r.schema_version,
+        (long long)r.events, (long long)r.first_seq, (long long)r.last_seq, (long long)r.next_seq,
+        list(r.checks).c_str(), list(r.problems).c_str(), list(r.notes).c_str());
     return;
   }
   for (const std::string& c : r.checks) std::printf("ok    %s\n", c.c_str());
@@ -278,9 +280,10 @@ void Print(const Report& r, bool json) {
   if (ok) {
     std::printf("%s: ok\n", r.path.c_str());
   } else {
-    std::printf("%s: %zu problem%s (nothing was changed; sluiced sets a corrupt file aside "
-                "at its next start)\n",
-                r.path.c_str(), r.problems.size(), r.problems.size() == 1 ? "" : "s");
+    std::printf(
+        "%s: %zu problem%s (nothing was changed; sluiced sets a corrupt file aside "
+        "at its next start)\n",
+        r.path.c_str(), r.problems.size(), r.problems.size() == 1 ? "" : "s");
   }
 }
 

@@ -23,8 +23,11 @@ constexpr int64_t kProgressEveryUs = 250000;
 class Progress {
  public:
   Progress(bool enabled, uint64_t first_seq, uint64_t last_seq)
-      : enabled_(enabled), first_(first_seq), last_(last_seq),
-        start_us_(SystemClock::Get().NowMonotonicUs()), next_us_(start_us_ + kProgressEveryUs) {}
+      : enabled_(enabled),
+        first_(first_seq),
+        last_(last_seq),
+        start_us_(SystemClock::Get().NowMonotonicUs()),
+        next_us_(start_us_ + kProgressEveryUs) {}
 
   void Update(uint64_t rows, uint64_t seq) {
     if (!enabled_) return;
@@ -34,8 +37,8 @@ class Progress {
     double pct = last_ > first_ ? 100.0 * static_cast<double>(seq - first_) /
                                       static_cast<double>(last_ - first_)
                                 : 100.0;
-    std::fprintf(stderr, "\rexport: %" PRIu64 " rows  %.0f rows/s  seq %" PRIu64 "/%" PRIu64
-                 "  %.0f%%   ",
+    std::fprintf(stderr,
+                 "\rexport: %" PRIu64 " rows  %.0f rows/s  seq %" PRIu64 "/%" PRIu64 "  %.0f%%   ",
                  rows, Rate(rows, now), seq, last_, pct);
     std::fflush(stderr);
   }

@@ -115,8 +115,8 @@ std::string HumanLine(const StoredEvent& e) {
   std::snprintf(buf, sizeof buf, "%s  seq %-8" PRIu64 " ", FormatUtc(ts, true).c_str(), e.seq);
   std::string line = buf;
   if (reading) {
-    std::snprintf(buf, sizeof buf, "%-24s %12s %s", r.sensor.c_str(),
-                  HumanNumber(r.value).c_str(), r.unit.c_str());
+    std::snprintf(buf, sizeof buf, "%-24s %12s %s", r.sensor.c_str(), HumanNumber(r.value).c_str(),
+                  r.unit.c_str());
     line += buf;
     if (r.quality != Quality::kGood) line += std::string("  (") + QualityName(r.quality) + ")";
   } else if (alert) {

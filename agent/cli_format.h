@@ -22,8 +22,8 @@ int ParseFilterArgs(const CommandSpec& spec, const Parsed& args, HistoryFilter* 
 struct HistorySession {
   HistoryFilter filter;  // set readings/alerts before OpenSession
   std::unique_ptr<HistoryDb> db;
-  std::string agent;     // the config's agent.id, or ""
-  HistoryRange range;    // when the command started
+  std::string agent;   // the config's agent.id, or ""
+  HistoryRange range;  // when the command started
 };
 
 // Parses the filter options into s->filter, resolves the data dir, opens

@@ -26,8 +26,7 @@ ino_t Inode(const std::string& path) {
 
 // Prints every matching event with seq > *after (advancing it). Returns
 // false when stdout failed or a stop was requested; *error on read errors.
-bool PrintFrom(HistoryDb& db, const std::string& agent, bool json, uint64_t* after,
-               Status* error) {
+bool PrintFrom(HistoryDb& db, const std::string& agent, bool json, uint64_t* after, Status* error) {
   std::vector<StoredEvent> page;
   bool done = false;
   while (!done) {

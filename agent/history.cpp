@@ -38,8 +38,8 @@ Status OpenReadOnlyDb(const std::string& path, sql::Db* db) {
   if (s.ok()) return s;
   struct stat st;
   if (::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > 0) return s;
-  SLUICE_RETURN_IF_ERROR(db->Open("file:" + UriPath(path) + "?immutable=1",
-                                  SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
+  SLUICE_RETURN_IF_ERROR(
+      db->Open("file:" + UriPath(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
   return ConfigureReader(db->get());
 }
 
@@ -86,11 +86,13 @@ Status HistoryDb::Init(const std::string& path, const HistoryFilter& filter) {
   }
   if (filter.since_us != INT64_MIN) cond += " AND ts_us >= :since";
   if (filter.until_us != INT64_MAX) cond += " AND ts_us < :until";
-  std::string fwd = "SELECT seq, ts_us, kind, sensor, body FROM events WHERE seq > :after"
-                    " AND seq <= :upto" + cond + " ORDER BY seq LIMIT :limit";
+  std::string fwd =
+      "SELECT seq, ts_us, kind, sensor, body FROM events WHERE seq > :after"
+      " AND seq <= :upto" +
+      cond + " ORDER BY seq LIMIT :limit";
   SLUICE_RETURN_IF_ERROR(forward_.Prepare(db_.get(), fwd.c_str()));
-  std::string nth = "SELECT seq FROM events WHERE 1" + cond +
-                    " ORDER BY seq DESC LIMIT 1 OFFSET :offset";
+  std::string nth =
+      "SELECT seq FROM events WHERE 1" + cond + " ORDER BY seq DESC LIMIT 1 OFFSET :offset";
   return nth_.Prepare(db_.get(), nth.c_str());
 }
 
@@ -99,8 +101,8 @@ namespace {
 void BindFilter(sqlite3_stmt* st, const HistoryFilter& f) {
   for (size_t i = 0; i < f.sensor_globs.size(); ++i) {
     std::string name = ":g" + std::to_string(i);
-    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name.c_str()),
-                      f.sensor_globs[i].c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name.c_str()), f.sensor_globs[i].c_str(),
+                      -1, SQLITE_TRANSIENT);
   }
   if (int i = sqlite3_bind_parameter_index(st, ":since")) sqlite3_bind_int64(st, i, f.since_us);
   if (int i = sqlite3_bind_parameter_index(st, ":until")) sqlite3_bind_int64(st, i, f.until_us);
@@ -140,8 +142,8 @@ Status HistoryDb::Range(HistoryRange* out) {
   return Status::Ok();
 }
 
-Status HistoryDb::Forward(uint64_t* after, uint64_t upto, size_t max,
-                          std::vector<StoredEvent>* out, bool* done) {
+Status HistoryDb::Forward(uint64_t* after, uint64_t upto, size_t max, std::vector<StoredEvent>* out,
+                          bool* done) {
   *done = true;
   if (max == 0 || upto <= *after) return Status::Ok();
   sqlite3_stmt* st = forward_.get();

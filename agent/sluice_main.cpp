@@ -22,16 +22,25 @@ constexpr OptionSpec kSensor{"--sensor", nullptr, true, true};
 // into this binary yet.
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> commands = {
-      {"status", "[--watch] [--json]",
+      {"status",
+       "[--watch] [--json]",
        "The running daemon: sensors, buffer, upstreams, alerts.",
        "  Asks sluiced over its control socket (--socket, or the config's\n"
        "  agent.control_socket); exit 1 when the daemon is not running.\n",
-       {{"--watch", nullptr, false, false}}, 0, 0, nullptr},
-      {"metrics", "",
+       {{"--watch", nullptr, false, false}},
+       0,
+       0,
+       nullptr},
+      {"metrics",
+       "",
        "The running daemon's counters and gauges (Prometheus text).",
        "  Asks sluiced over its control socket; exit 1 when it is not running.\n",
-       {}, 0, 0, nullptr},
-      {"tail", "[-n N] [--sensor GLOB] [--follow] [--json]",
+       {},
+       0,
+       0,
+       nullptr},
+      {"tail",
+       "[-n N] [--sensor GLOB] [--follow] [--json]",
        "The last N events of buffer.db (readings and alerts).",
        "  -n N             how many (default 10; 0 with --follow: only new ones)\n"
        "  --sensor GLOB    only readings of matching sensors (* ? [..]; repeatable)\n"
@@ -40,16 +49,23 @@ const std::vector<CommandSpec>& Commands() {
        "  --json           JSON lines with the uplink payload's fields\n"
        "  Lines: TIME  seq SEQ  SENSOR  VALUE UNIT, or TIME  seq SEQ  ALERT RULE\n"
        "  STATE SEVERITY value V  MESSAGE.\n",
-       {{"-n", "--lines", true, false}, kSensor, {"--follow", "-f", false, false}}, 0, 0,
+       {{"-n", "--lines", true, false}, kSensor, {"--follow", "-f", false, false}},
+       0,
+       0,
        RunTail},
-      {"alerts", "[--active] [--since D] [--until D] [--json]",
+      {"alerts",
+       "[--active] [--since D] [--until D] [--json]",
        "Alert events (firing, resolved) stored in buffer.db.",
        "  --active         only rules whose latest stored state is firing\n"
        "  --since D        alerts at or after D; --until D: before D\n"
        "                   (D: 30m, 2h, 7d back from now, or 2026-11-25T16:00:00Z)\n"
        "  --json           JSON lines with the uplink alert payload's fields\n",
-       {{"--active", nullptr, false, false}, kSince, kUntil}, 0, 0, RunAlerts},
-      {"export", "[--since D] [--until D] [--sensor GLOB] [--format csv|jsonl]",
+       {{"--active", nullptr, false, false}, kSince, kUntil},
+       0,
+       0,
+       RunAlerts},
+      {"export",
+       "[--since D] [--until D] [--sensor GLOB] [--format csv|jsonl]",
        "Stream buffer.db's events to stdout as CSV or JSON lines.",
        "  --format csv     (default) header seq,time,ts_us,kind,sensor,value,unit,quality,\n"
        "                   rule,state,severity,message,labels; RFC 4180 quoting\n"
@@ -61,27 +77,53 @@ const std::vector<CommandSpec>& Commands() {
        "  events' own timestamps.\n"
        "  Events committed after the export started are left out. Progress goes to\n"
        "  stderr when it is a terminal. Ctrl-C stops it (exit 130).\n",
-       {kSince, kUntil, kSensor, {"--format", nullptr, true, false}}, 0, 0, RunExport},
-      {"buffer stats", "[--json]",
+       {kSince, kUntil, kSensor, {"--format", nullptr, true, false}},
+       0,
+       0,
+       RunExport},
+      {"buffer stats",
+       "[--json]",
        "Events, bytes, seq range, evictions, upstream cursors.",
-       "  Reads buffer.db read-only; exit 1 when it cannot be read.\n", {}, 0, 0,
+       "  Reads buffer.db read-only; exit 1 when it cannot be read.\n",
+       {},
+       0,
+       0,
        RunBufferStats},
-      {"buffer check", "[--quick] [--json]",
+      {"buffer check",
+       "[--quick] [--json]",
        "Read-only integrity check of buffer.db (exit 1 on problems).",
        "  Checks SQLite's integrity_check (--quick: quick_check), the schema version,\n"
        "  the ring's accounting, every event body, seq continuity, upstream cursors\n"
        "  and the buffer.seq reservation. Changes nothing, quarantines nothing.\n",
-       {{"--quick", nullptr, false, false}}, 0, 0, RunBufferCheck},
-      {"rules check", "FILE...",
-       "Validate rule files: ok, or FILE:LINE:COL: errors (exit 2).", "", {}, 1,
-       SIZE_MAX, RunRulesCheck},
-      {"rules list", "[--json]", "The rules of the config's rules.files.", "", {}, 0, 0,
+       {{"--quick", nullptr, false, false}},
+       0,
+       0,
+       RunBufferCheck},
+      {"rules check",
+       "FILE...",
+       "Validate rule files: ok, or FILE:LINE:COL: errors (exit 2).",
+       "",
+       {},
+       1,
+       SIZE_MAX,
+       RunRulesCheck},
+      {"rules list",
+       "[--json]",
+       "The rules of the config's rules.files.",
+       "",
+       {},
+       0,
+       0,
        RunRulesList},
-      {"rules backtest", "FILE... [--since D] [--json]",
+      {"rules backtest",
+       "FILE... [--since D] [--json]",
        "Run rule files over the readings stored in buffer.db.",
        "  Prints each firing and resolved: time, rule, state, value, message.\n"
        "  --since D        only readings of the last D (a duration)\n",
-       {kSince}, 1, SIZE_MAX, RunRulesBacktest},
+       {kSince},
+       1,
+       SIZE_MAX,
+       RunRulesBacktest},
   };
   return commands;
 }
@@ -205,8 +247,8 @@ int Main(int argc, char** argv) {
     return MainUsageError("unknown command \"" + words[0] + "\"");
   }
   Parsed parsed;
-  int rc = ParseArgs(*spec, std::vector<std::string>(words.begin() + static_cast<long>(used),
-                                                     words.end()),
+  int rc = ParseArgs(*spec,
+                     std::vector<std::string>(words.begin() + static_cast<long>(used), words.end()),
                      &globals, &parsed);
   if (rc >= 0) return rc;
   if (spec->run == nullptr) {

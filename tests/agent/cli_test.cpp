@@ -16,11 +16,16 @@ namespace sluice {
 namespace cli {
 namespace {
 
-const CommandSpec kSpec = {"tail", "[-n N] [--sensor GLOB] [--follow]", "summary", "help",
+const CommandSpec kSpec = {"tail",
+                           "[-n N] [--sensor GLOB] [--follow]",
+                           "summary",
+                           "help",
                            {{"-n", "--lines", true, false},
                             {"--sensor", nullptr, true, true},
                             {"--follow", "-f", false, false}},
-                           0, 1, nullptr};
+                           0,
+                           1,
+                           nullptr};
 
 int Parse(std::vector<std::string> words, Globals* g, Parsed* p) {
   return ParseArgs(kSpec, words, g, p);
@@ -29,8 +34,8 @@ int Parse(std::vector<std::string> words, Globals* g, Parsed* p) {
 TEST_CASE("ParseArgs: options, aliases, --opt=value, globals anywhere, --") {
   Globals g;
   Parsed p;
-  REQUIRE(Parse({"--lines=5", "--sensor", "a.*", "--sensor=b", "-f", "--data-dir", "/d",
-                 "--json", "--", "-x"},
+  REQUIRE(Parse({"--lines=5", "--sensor", "a.*", "--sensor=b", "-f", "--data-dir", "/d", "--json",
+                 "--", "-x"},
                 &g, &p) == -1);
   CHECK(p.Get("-n") == "5");
   CHECK(p.All("--sensor") == std::vector<std::string>{"a.*", "b"});
@@ -77,8 +82,8 @@ TEST_CASE("ParseTimeArg: durations back from now and RFC 3339 times") {
   CHECK(*ParseTimeArg("2024-02-29T00:00:00Z", now) == 1709164800000000);
   for (const char* bad : {"", "2x", "-5m", "2026-11-25T16:00:00", "2026-11-25T16:00Z",
                           "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z",
-                          "2026-11-25T24:00:00Z", "2026-11-25T16:00:00.Z",
-                          "2026-11-25T16:00:00Z ", "2026-11-25T16:00:00+1:00", "yesterday"}) {
+                          "2026-11-25T24:00:00Z", "2026-11-25T16:00:00.Z", "2026-11-25T16:00:00Z ",
+                          "2026-11-25T16:00:00+1:00", "yesterday"}) {
     INFO(bad);
     CHECK(!ParseTimeArg(bad, now).ok());
   }

@@ -1,10 +1,10 @@
 // `sluice export` of a large buffer.db (streams with bounded memory;
 // progress only on a terminal) and `sluice buffer check` on corrupt files
 // (exit 1, nothing changed). Real sluiced, real files, a real pty (script).
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
-#include <dirent.h>
 #include <string>
 #include <vector>
 
@@ -70,8 +70,9 @@ TEST_CASE("export of 200k events streams with bounded memory; progress only on a
   // (quarantine, caches), so there the bound is checked by the native build.
   CliRun small = RunCli({"--data-dir", data, "export", "--sensor", "nothing"}, gw.dir.path());
   REQUIRE(small.code == 0);
-  CHECK(small.out == "seq,time,ts_us,kind,sensor,value,unit,quality,rule,state,severity,message,"
-                     "labels\n");
+  CHECK(small.out ==
+        "seq,time,ts_us,kind,sensor,value,unit,quality,rule,state,severity,message,"
+        "labels\n");
   for (const char* format : {"csv", "jsonl"}) {
     INFO(format);
     CliRun big = RunCli({"--data-dir", data, "export", "--format", format}, gw.dir.path());

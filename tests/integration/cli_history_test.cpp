@@ -108,8 +108,7 @@ void CheckHistory(const Gateway& gw, const DbSnapshot& snap, const Data& d) {
   }
 
   // tail --sensor GLOB, human lines, by --data-dir (no config read).
-  r = RunCli({"--data-dir", gw.spec.data_dir, "tail", "-n", "4", "--sensor", "boiler.*"},
-             scratch);
+  r = RunCli({"--data-dir", gw.spec.data_dir, "tail", "-n", "4", "--sensor", "boiler.*"}, scratch);
   REQUIRE(r.code == 0);
   auto lines = Lines(r.out);
   REQUIRE(lines.size() == 4);
@@ -263,8 +262,8 @@ TEST_CASE("tail --follow prints rows committed after it started and ends on SIGI
   REQUIRE(WaitUntil([&] { return ReadBufferDb(gw.spec.data_dir).rows >= 2; }, 10000000));
   Process tail;
   Process::Options o;
-  o.argv = {SluicePath(), "--config", gw.config, "tail", "-n", "1", "--follow", "--json",
-            "--sensor", "late.*"};
+  o.argv = {SluicePath(), "--config", gw.config, "tail",     "-n",
+            "1",          "--follow", "--json",  "--sensor", "late.*"};
   o.stdout_path = gw.dir.Join("follow.out");
   o.stderr_path = gw.dir.Join("follow.err");
   REQUIRE(tail.Start(o));
@@ -318,8 +317,7 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
              std::to_string(t0 + i * 1000000) + "\n";
   }
   PushLines(gw.push_sock, lines);
-  REQUIRE(WaitUntil([&] { return ReadBufferDb(gw.spec.data_dir).meta_next_seq == 201; },
-                    20000000));
+  REQUIRE(WaitUntil([&] { return ReadBufferDb(gw.spec.data_dir).meta_next_seq == 201; }, 20000000));
   REQUIRE(ExitCode(daemon.Terminate()) == 0);
   DbSnapshot snap = ReadBufferDb(gw.spec.data_dir);
   REQUIRE(snap.rows == 50);
@@ -356,8 +354,7 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
   }
   REQUIRE(chmod(dir.c_str(), 0555) == 0);
   for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
-           {"tail", "-n", "3"}, {"export"}, {"alerts"}, {"buffer", "check"},
-           {"buffer", "stats"}}) {
+           {"tail", "-n", "3"}, {"export"}, {"alerts"}, {"buffer", "check"}, {"buffer", "stats"}}) {
     std::vector<std::string> args = prefix;
     args.push_back("--data-dir");
     args.push_back(dir);
@@ -375,8 +372,10 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
 TEST_CASE("every command has --help; bad usage exits 2 with a usage line", "[cli]") {
   TempDir dir;
   const std::vector<std::vector<std::string>> commands = {
-      {"status"}, {"metrics"}, {"tail"}, {"alerts"}, {"export"}, {"buffer", "stats"},
-      {"buffer", "check"}, {"rules", "check"}, {"rules", "list"}, {"rules", "backtest"}};
+      {"status"},           {"metrics"},        {"tail"},
+      {"alerts"},           {"export"},         {"buffer", "stats"},
+      {"buffer", "check"},  {"rules", "check"}, {"rules", "list"},
+      {"rules", "backtest"}};
   for (auto c : commands) {
     std::string name = c.size() == 1 ? c[0] : c[0] + " " + c[1];
     INFO(name);
