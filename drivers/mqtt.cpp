@@ -289,13 +289,16 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
   const int64_t mono = clock_.NowMonotonicUs();
   std::string_view payload(static_cast<const char*>(msg.payload),
                            msg.payloadlen > 0 ? static_cast<size_t>(msg.payloadlen) : 0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.messages;
+  }
   StatusOr<double> raw = ParseMqttPayload(payload, options_.json_path);
   if (!raw.ok()) {
     std::string what = "bad payload on " + std::string(msg.topic ? msg.topic : "?") + ": " +
                        raw.status().message();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.messages;
       ++stats_.bad_payloads;
       stats_.last_error = what;
     }
@@ -320,7 +323,6 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.messages;
   if (!want) ++stats_.suppressed;
   if (want && accepted) ++stats_.readings;
   if (want && !accepted) ++stats_.dropped;

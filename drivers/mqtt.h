@@ -76,8 +76,8 @@ struct MqttSourceStats {
   bool connected = false;
   bool subscribed = false;  // SUBACK granted on the current connection
   uint64_t connects = 0;    // successful CONNACKs
-  uint64_t messages = 0;    // messages received
-  uint64_t readings = 0;    // readings the sink accepted
+  uint64_t messages = 0;    // messages received (counted on arrival)
+  uint64_t readings = 0;    // readings the sink accepted (counted once it did)
   uint64_t bad_payloads = 0;
   uint64_t suppressed = 0;  // held back by the deadband
   uint64_t dropped = 0;     // refused by a full sink

@@ -215,7 +215,7 @@ TEST_CASE("mqtt bad payloads are counted, never readings", "[integration]") {
   CHECK(sink.readings()[0].value == 5);
   CHECK(d->stats().bad_payloads == 6);
   CHECK(d->stats().messages == 7);
-  CHECK(d->stats().readings == 1);
+  REQUIRE(WaitUntil([&] { return d->stats().readings == 1; }, kWaitUs));
   CHECK_THAT(d->stats().last_error, Catch::Contains("bad payload on t: "));
 }
 
@@ -232,6 +232,7 @@ TEST_CASE("mqtt applies deadband and heartbeat", "[integration]") {
   CHECK(r[0].value == 10);
   CHECK(r[1].value == 12);
   CHECK(r[2].value == 11.6);
+  REQUIRE(WaitUntil([&] { return d->stats().readings == 3; }, kWaitUs));
   CHECK(d->stats().suppressed == 2);
 }
 
