@@ -1,6 +1,6 @@
 // The deadband/heartbeat rule of SensorSpec, for drivers that submit their
-// own readings (active drivers). The Scheduler applies the same rule to
-// polled sensors. Not thread-safe; one per sensor.
+// own readings (active drivers) and for the Scheduler, which applies it to
+// polled sensors through this class. Not thread-safe; one per sensor.
 #pragma once
 
 #include <cmath>

@@ -280,9 +280,7 @@ int64_t Scheduler::Apply(Entry& e, int64_t slot_us, int64_t now_mono_us, int64_t
   const double value = *raw * spec.scale + spec.offset;
   const bool recovered = e.backoff.failures() > 0;
   e.backoff.Reset();
-  bool want = !e.has_submitted || spec.deadband <= 0 ||
-              std::fabs(value - e.last_submitted) > spec.deadband ||
-              (spec.heartbeat_us > 0 && slot_us - e.last_submit_mono_us >= spec.heartbeat_us);
+  const bool want = e.deadband.Want(spec, value, slot_us);
   enum { kSubmitted, kSuppressed, kDropped } outcome = kSuppressed;
   Status st;
   if (want) {
@@ -295,9 +293,7 @@ int64_t Scheduler::Apply(Entry& e, int64_t slot_us, int64_t now_mono_us, int64_t
     st = sink_.Submit(std::move(r), *sink_full ? 0 : options_.submit_timeout_us);
     if (st.ok()) {
       outcome = kSubmitted;
-      e.has_submitted = true;
-      e.last_submitted = value;
-      e.last_submit_mono_us = slot_us;
+      e.deadband.Submitted(value, slot_us);
     } else {
       outcome = kDropped;
       *sink_full = true;

@@ -48,6 +48,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "drivers/deadband.h"
 #include "drivers/driver.h"
 #include "drivers/worker_pool.h"
 
@@ -151,9 +152,7 @@ class Scheduler {
     SensorSpec spec;
     Driver* driver;
     int64_t deadline_us;       // the grid slot currently scheduled
-    int64_t last_submit_mono_us = 0;
-    double last_submitted = 0;
-    bool has_submitted = false;
+    DeadbandFilter deadband;
     Backoff backoff;
     RateLimitedLog log;        // failures and drops of this sensor
     SensorStatus status;       // guarded by status_mu_
