@@ -84,10 +84,14 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
     }
   }
   if (!errors.empty()) return InvalidArgument(errors);
+  d->CheckSecretFiles();
   return d;
 }
 
 Status Daemon::Start() {
+  started_wall_us_ = clock_.NowWallUs();
+  started_mono_us_ = clock_.NowMonotonicUs();
+  SLUICE_RETURN_IF_ERROR(StartControl());
   // Ring::Open creates data_dir (and its parents) if missing.
   RingOptions ro;
   ro.data_dir = config_.agent.data_dir;
@@ -139,12 +143,18 @@ Status Daemon::Start() {
   scheduler_->Start();
   started_all_ = true;
   last_log_us_ = clock_.NowMonotonicUs();
+  rate_time_us_ = last_log_us_;
+  rate_seq_ = ring_->LastSeq();
+  serving_.store(true, std::memory_order_release);
   return Status::Ok();
 }
 
 void Daemon::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  // 0. The control socket: nobody looks at the parts while they stop.
+  if (control_) control_->Stop();
+  status_reader_.reset();
   // 1. Sensors: no new readings.
   if (scheduler_) scheduler_->Stop();
   for (Driver* d : started_) d->Stop();
@@ -216,6 +226,14 @@ void Daemon::Reload() {
 void Daemon::Tick() {
   if (!started_all_ || stopped_) return;
   int64_t now = clock_.NowMonotonicUs();
+  if (now - rate_time_us_ >= 1000000) {
+    uint64_t seq = ring_->LastSeq();
+    double rate = static_cast<double>(seq - std::min(seq, rate_seq_)) * 1e6 /
+                  static_cast<double>(now - rate_time_us_);
+    ingest_rate_.store(rate);
+    rate_seq_ = seq;
+    rate_time_us_ = now;
+  }
   if (now - last_log_us_ < 60000000) return;
   last_log_us_ = now;
   RingStats rs = ring_->Stats();
@@ -238,7 +256,9 @@ void Daemon::Tick() {
 }
 
 bool Daemon::Healthy() const {
-  return started_all_ && !stopped_ && (!runner_ || runner_->Running());
+  if (!started_all_ || stopped_) return false;
+  int64_t idle = ring_->Stats().writer_idle_us;
+  return idle >= 0 && idle < kWriterStallUs && (!runner_ || runner_->Running());
 }
 
 }  // namespace sluice

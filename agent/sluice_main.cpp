@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli_live.h"
 #include "agent/cli_rules.h"
 #include "agent/config.h"
 #include "common/json.h"
@@ -191,7 +192,7 @@ void PrintStats(const BufferStats& s, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config_path, data_dir;
+  std::string config_path, data_dir, socket_path;
   bool json = false;
   bool config_given = false;
   std::vector<std::string> words;
@@ -205,10 +206,15 @@ int main(int argc, char** argv) {
       cli.json = json;
       return sluice::RunRulesCommand(cli, std::vector<std::string>(argv + i + 1, argv + argc));
     }
+    if ((a == "status" || a == "metrics") && words.empty()) {
+      sluice::LiveCli live{config_path, config_given, socket_path, json};
+      return sluice::RunLiveCommand(live, a, std::vector<std::string>(argv + i + 1, argv + argc));
+    }
     if ((a == "--config" || a == "--data-dir" || a == "--socket") && i + 1 < argc) {
       std::string v = argv[++i];
       if (a == "--config") config_path = v, config_given = true;
       else if (a == "--data-dir") data_dir = v;
+      else socket_path = v;
     } else if (a == "--json") {
       json = true;
     } else if (a == "--help" || a == "-h") {
