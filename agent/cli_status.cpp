@@ -125,9 +125,9 @@ void RenderSensors(const JsonValue& st, double now, std::string* out) {
     }
   }
   for (const JsonValue& l : listeners.items()) {
-    *out += Fit("push " + Pad(Str(l, "name"), 15) + " " + Str(l, "listen") + "  lines " +
-                    Count(Num(l, "lines_ok")) + " (bad " + Count(Num(l, "lines_bad")) +
-                    "), clients " + Count(Num(l, "clients")),
+    *out += Fit("push " + Pad(Str(l, "name"), 15) + " " + Count(Num(l, "lines_ok")) + " lines (" +
+                    Count(Num(l, "lines_bad")) + " bad), " + Count(Num(l, "clients")) +
+                    " clients  " + Str(l, "listen"),
                 kWidth) + "\n";
   }
 }
@@ -135,7 +135,7 @@ void RenderSensors(const JsonValue& st, double now, std::string* out) {
 void RenderBuffer(const JsonValue& b, double now, std::string* out) {
   *out += Fit("BUFFER    " + Count(Num(b, "events")) + " events, " + Bytes(Num(b, "bytes")) +
                   " of " + Bytes(Num(b, "max_bytes")) + " (file " + Bytes(Num(b, "file_bytes")) +
-                  "), durability " + Str(b, "durability"),
+                  ")",
               kWidth) + "\n";
   std::string range = "          seq " + Count(Num(b, "first_seq")) + " .. " +
                       Count(Num(b, "last_seq"));
@@ -153,6 +153,9 @@ void RenderBuffer(const JsonValue& b, double now, std::string* out) {
                   "), dropped " + Count(Num(b, "dropped")) + ", last commit " +
                   (commit_age >= 0 ? Age(commit_age) + " ago" : std::string("never")),
               kWidth) + "\n";
+  *out += Fit("          durability " + Str(b, "durability") + ", " + Count(Num(b, "commits")) +
+                  " commits, " + Bytes(Num(b, "committed_bytes")) + " written",
+              kWidth) + "\n";
 }
 
 void RenderUpstream(const JsonValue& u, double now, bool progress,
@@ -167,17 +170,20 @@ void RenderUpstream(const JsonValue& u, double now, bool progress,
   std::string line = "          acked " + Count(Num(u, "acked_seq")) + ", backlog " +
                      Count(backlog);
   if (backlog > 0) line += " (oldest " + Age(Num(u, "backlog_age_s")) + ")";
-  line += ", send " + Rate(Num(u, "send_rate")) + ", ack " + Rate(Num(u, "ack_rate"));
   *out += Fit(line, kWidth) + "\n";
   const JsonValue* eta = u.Find("drain_eta_s");
   bool draining = backlog > 0 && eta && eta->is_number();
-  std::string drain = "          drain ";
+  std::string drain = "          send " + Rate(Num(u, "send_rate")) + ", ack " +
+                      Rate(Num(u, "ack_rate")) + ", drain ";
   if (backlog == 0) drain += "up to date";
   else if (draining) drain += "in about " + Age(eta->AsNumber());
-  else drain += connected ? "not keeping up" : "waiting for the link";
-  drain += ", reconnects " + Count(Num(u, "reconnects")) + ", evicted unsent " +
-           Count(Num(u, "evicted_unsent"));
+  else if (!connected) drain += "waiting for the link";
+  else drain += Num(u, "ack_rate") > 0 ? "not keeping up" : "stalled (no acks last second)";
   *out += Fit(drain, kWidth) + "\n";
+  *out += Fit("          reconnects " + Count(Num(u, "reconnects")) + ", connect failures " +
+                  Count(Num(u, "connect_failures")) + ", evicted unsent " +
+                  Count(Num(u, "evicted_unsent")),
+              kWidth) + "\n";
   if (peaks) {
     double& peak = (*peaks)[name];
     if (backlog == 0) peak = 0;
@@ -186,7 +192,7 @@ void RenderUpstream(const JsonValue& u, double now, bool progress,
       *out += ProgressBar(1.0 - backlog / peak, eta->AsNumber()) + "\n";
     }
   }
-  if (!Str(u, "last_error").empty()) {
+  if (!connected && !Str(u, "last_error").empty()) {
     *out += Fit("          last error: " + Str(u, "last_error"), kWidth) + "\n";
   }
 }

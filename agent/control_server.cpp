@@ -207,12 +207,12 @@ void ControlServer::Impl::Accept(int listen_fd, bool http) {
     if (fd < 0) return;  // EAGAIN, or a transient error: poll again
     size_t same = std::count_if(conns.begin(), conns.end(), [&](const Conn& c) { return c.http == http; });
     if (same >= opt.max_clients) {
+      Count(&ControlServerStats::rejected);
       std::string msg = http ? "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
                              : ErrorLine("too many clients") + "\n";
       ssize_t n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       (void)n;
       ::close(fd);
-      Count(&ControlServerStats::rejected);
       continue;
     }
     Conn c;
