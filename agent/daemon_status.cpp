@@ -78,7 +78,7 @@ StatusOr<std::string> Daemon::HandleControl(const std::string& cmd) {
   if (cmd != "status" && cmd != "metrics") {
     return InvalidArgument("unknown command \"" + cmd + "\" (status, metrics, ping, version)");
   }
-  if (!serving_.load(std::memory_order_acquire)) return Unavailable("sluiced is starting");
+  if (!serving_.load(std::memory_order_acquire)) return Unavailable("starting up, try again in a moment");
   DaemonSnapshot snap = Snapshot();
   if (cmd == "status") return StatusJson(snap);
   return "{\"ok\":true,\"text\":" + JsonString(PrometheusText(snap)) + "}";
