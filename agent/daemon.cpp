@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "agent/rules_runner.h"
 #include "agent/uplink.h"
@@ -211,6 +212,9 @@ void Daemon::Reload() {
     return;
   }
   size_t n = set->rules.size(), files = set->files.size();
+  std::set<std::string> before, after;
+  for (const RuleBrief& b : runner_->Stats().rules) before.insert(b.name);
+  for (const rules::RuleDef& r : set->rules) after.insert(r.name);
   auto sum = runner_->Replace(std::move(*set), 10000000);
   if (!sum.ok()) {
     LogError("rules", "reload failed: " + sum.status().message());
@@ -221,6 +225,20 @@ void Daemon::Reload() {
                        std::to_string(sum->added) + ", removed " + std::to_string(sum->removed) +
                        " (windows kept " + std::to_string(sum->windows_kept) + ", new " +
                        std::to_string(sum->windows_new) + ")");
+  // By name: rules new to the set and rules gone from it.
+  auto list = [](const std::set<std::string>& a, const std::set<std::string>& b) {
+    std::string out;
+    size_t n = 0;
+    for (const std::string& x : a) {
+      if (b.count(x)) continue;
+      if (++n <= 10) out += (out.empty() ? "" : ", ") + x;
+    }
+    if (n > 10) out += " and " + std::to_string(n - 10) + " more";
+    return out;
+  };
+  std::string added = list(after, before), removed = list(before, after);
+  if (!added.empty()) LogInfo("rules", "new rules: " + added);
+  if (!removed.empty()) LogInfo("rules", "removed rules: " + removed);
 }
 
 void Daemon::Tick() {

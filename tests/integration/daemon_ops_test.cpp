@@ -119,6 +119,26 @@ TEST_CASE("control socket: a crash's socket is replaced, a live one is not stole
   CHECK(ExitStatus(s.d.Terminate()) == 0);
 }
 
+TEST_CASE("SIGHUP: the reload names new and removed rules; status follows", "[integration]") {
+  LiveSetup s("mqtt://127.0.0.1:" + std::to_string(FreeLoopbackPort()));
+  std::string err;
+  REQUIRE(s.d.Start(&err));
+  REQUIRE(WriteFile(s.rules_file,
+                    "[[rule]]\nname = \"always\"\nwhen = \"avg(boiler.temp, 1s) > -1000\"\n"
+                    "severity = \"critical\"\nmessage = \"at {value}\"\n\n"
+                    "[[rule]]\nname = \"third\"\nwhen = \"max(boiler.temp, 2s) > 1000\"\n"));
+  ::kill(s.d.pid(), SIGHUP);
+  REQUIRE(WaitUntil([&] { return s.d.Log().find("INFO rules: removed rules: never") != std::string::npos; },
+                    10000000));
+  CHECK(s.d.Log().find("INFO rules: new rules: third\n") != std::string::npos);
+  JsonValue st;
+  REQUIRE(s.Status(&st));
+  REQUIRE(st.AtPath("$.rules.list[1].name") != nullptr);
+  CHECK(st.AtPath("$.rules.list[1].name")->AsString() == "third");
+  CHECK(st.AtPath("$.rules.loaded")->AsNumber() == 2);
+  CHECK(ExitStatus(s.d.Terminate()) == 0);
+}
+
 TEST_CASE("metrics_listen is validated with FILE:LINE:COL", "[integration]") {
   TempDir dir;
   std::string config = dir.Join("bad.toml");
