@@ -91,9 +91,14 @@ int RunLiveCommand(const LiveCli& cli, const std::string& command,
       std::fputs(usage, stdout);
       return 0;
     }
-    if (a == "--json") json = true;
-    else if (status && a == "--watch") watch = true;
-    else return Usage(usage, (a.empty() || a[0] != '-' ? "unexpected argument \"" : "unknown option \"") + a + "\"");
+    if (a == "--json")
+      json = true;
+    else if (status && a == "--watch")
+      watch = true;
+    else
+      return Usage(
+          usage,
+          (a.empty() || a[0] != '-' ? "unexpected argument \"" : "unknown option \"") + a + "\"");
   }
   std::string socket;
   if (!ResolveSocket(cli, &socket)) return 2;

@@ -1,7 +1,7 @@
 // RenderStatus: the human layout of `sluice status` (80 columns).
 #include <algorithm>
-#include <cstdarg>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 
 #include "agent/cli_live.h"
@@ -128,17 +128,19 @@ void RenderSensors(const JsonValue& st, double now, std::string* out) {
     *out += Fit("push " + Pad(Str(l, "name"), 15) + " " + Count(Num(l, "lines_ok")) + " lines (" +
                     Count(Num(l, "lines_bad")) + " bad), " + Count(Num(l, "clients")) +
                     " clients  " + Str(l, "listen"),
-                kWidth) + "\n";
+                kWidth) +
+            "\n";
   }
 }
 
 void RenderBuffer(const JsonValue& b, double now, std::string* out) {
-  *out += Fit("BUFFER    " + Count(Num(b, "events")) + " events, " + Bytes(Num(b, "bytes")) +
-                  " of " + Bytes(Num(b, "max_bytes")) + " (file " + Bytes(Num(b, "file_bytes")) +
-                  ")",
-              kWidth) + "\n";
-  std::string range = "          seq " + Count(Num(b, "first_seq")) + " .. " +
-                      Count(Num(b, "last_seq"));
+  *out +=
+      Fit("BUFFER    " + Count(Num(b, "events")) + " events, " + Bytes(Num(b, "bytes")) + " of " +
+              Bytes(Num(b, "max_bytes")) + " (file " + Bytes(Num(b, "file_bytes")) + ")",
+          kWidth) +
+      "\n";
+  std::string range =
+      "          seq " + Count(Num(b, "first_seq")) + " .. " + Count(Num(b, "last_seq"));
   const JsonValue* first = b.Find("first_ts_us");
   const JsonValue* last = b.Find("last_ts_us");
   if (first && first->is_number() && last && last->is_number()) {
@@ -152,10 +154,12 @@ void RenderBuffer(const JsonValue& b, double now, std::string* out) {
                   Count(Num(ev, "limit")) + ", full disk " + Count(Num(ev, "full_disk")) +
                   "), dropped " + Count(Num(b, "dropped")) + ", last commit " +
                   (commit_age >= 0 ? Age(commit_age) + " ago" : std::string("never")),
-              kWidth) + "\n";
+              kWidth) +
+          "\n";
   *out += Fit("          durability " + Str(b, "durability") + ", " + Count(Num(b, "commits")) +
                   " commits, " + Bytes(Num(b, "committed_bytes")) + " written",
-              kWidth) + "\n";
+              kWidth) +
+          "\n";
 }
 
 void RenderUpstream(const JsonValue& u, double now, bool progress,
@@ -167,23 +171,28 @@ void RenderUpstream(const JsonValue& u, double now, bool progress,
   if (since >= 0) state += " for " + Age(since);
   *out += Fit("UPSTREAM  " + name + "  " + Str(u, "url") + "  " + state, kWidth) + "\n";
   double backlog = Num(u, "backlog");
-  std::string line = "          acked " + Count(Num(u, "acked_seq")) + ", backlog " +
-                     Count(backlog);
+  std::string line =
+      "          acked " + Count(Num(u, "acked_seq")) + ", backlog " + Count(backlog);
   if (backlog > 0) line += " (oldest " + Age(Num(u, "backlog_age_s")) + ")";
   *out += Fit(line, kWidth) + "\n";
   const JsonValue* eta = u.Find("drain_eta_s");
   bool draining = backlog > 0 && eta && eta->is_number();
   std::string drain = "          send " + Rate(Num(u, "send_rate")) + ", ack " +
                       Rate(Num(u, "ack_rate")) + ", drain ";
-  if (backlog == 0) drain += "up to date";
-  else if (draining) drain += "in about " + Age(eta->AsNumber());
-  else if (!connected) drain += "waiting for the link";
-  else drain += Num(u, "ack_rate") > 0 ? "not keeping up" : "stalled (no acks last second)";
+  if (backlog == 0)
+    drain += "up to date";
+  else if (draining)
+    drain += "in about " + Age(eta->AsNumber());
+  else if (!connected)
+    drain += "waiting for the link";
+  else
+    drain += Num(u, "ack_rate") > 0 ? "not keeping up" : "stalled (no acks last second)";
   *out += Fit(drain, kWidth) + "\n";
   *out += Fit("          reconnects " + Count(Num(u, "reconnects")) + ", connect failures " +
                   Count(Num(u, "connect_failures")) + ", evicted unsent " +
                   Count(Num(u, "evicted_unsent")),
-              kWidth) + "\n";
+              kWidth) +
+          "\n";
   if (peaks) {
     double& peak = (*peaks)[name];
     if (backlog == 0) peak = 0;
@@ -208,13 +217,15 @@ void RenderRules(const JsonValue& r, double now, const JsonValue& alerts, std::s
                   " firing; fired " + Count(Num(r, "fired")) + ", resolved " +
                   Count(Num(r, "resolved")) + ", late " + Count(Num(r, "late")) + ", future " +
                   Count(Num(r, "future")),
-              kWidth) + "\n";
+              kWidth) +
+          "\n";
   for (const JsonValue& a : alerts.items()) {
     double age = AgeOf(a, "since_us", now);
     *out += Fit("ALERT     " + Pad(Str(a, "rule"), 24) + " " + Pad(Str(a, "severity"), 8) +
                     " firing " + (age >= 0 ? "for " + Age(age) : std::string()) + "  value " +
                     Value(Num(a, "value")),
-                kWidth) + "\n";
+                kWidth) +
+            "\n";
   }
 }
 
@@ -226,8 +237,10 @@ std::string RenderStatus(const JsonValue& st, bool progress,
   const JsonValue& agent = Member(st, "agent");
   double now = Num(agent, "now_us");
   out += Fit("sluiced " + Str(agent, "id") + "  version " + Str(agent, "version") + "  pid " +
-                 std::to_string(static_cast<long long>(Num(agent, "pid"))) + "  up " + Age(Num(agent, "uptime_s")),
-             kWidth) + "\n\n";
+                 std::to_string(static_cast<long long>(Num(agent, "pid"))) + "  up " +
+                 Age(Num(agent, "uptime_s")),
+             kWidth) +
+         "\n\n";
   RenderSensors(st, now, &out);
   out += "\n";
   RenderBuffer(Member(st, "buffer"), now, &out);

@@ -55,7 +55,8 @@ StatusOr<JsonValue> ControlCall(const std::string& path, const std::string& requ
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int e = errno;
-    if (e == ENOENT) return Unavailable("sluiced is not running (no control socket at " + path + ")");
+    if (e == ENOENT)
+      return Unavailable("sluiced is not running (no control socket at " + path + ")");
     if (e == ECONNREFUSED) {
       return Unavailable("sluiced is not running (nothing listens on " + path +
                          "; a socket left by a crash?)");
@@ -79,8 +80,8 @@ StatusOr<JsonValue> ControlCall(const std::string& path, const std::string& requ
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR) && WaitFd(fd, POLLOUT, deadline)) continue;
-    return Unavailable("sending to sluiced at " + path + " failed: " +
-                       (n < 0 ? std::strerror(errno) : "timed out"));
+    return Unavailable("sending to sluiced at " + path +
+                       " failed: " + (n < 0 ? std::strerror(errno) : "timed out"));
   }
   std::string in;
   char buf[65536];

@@ -53,7 +53,7 @@ struct Conn {
   std::string in;
   std::string out;
   size_t out_pos = 0;
-  int64_t last_us = 0;       // last progress
+  int64_t last_us = 0;  // last progress
   bool pending() const { return out_pos < out.size(); }
 };
 
@@ -116,13 +116,15 @@ Status ControlServer::Impl::BindUnix() {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return InvalidArgument("control socket " + path + " exists and is not a socket; not replacing it");
+      return InvalidArgument("control socket " + path +
+                             " exists and is not a socket; not replacing it");
     }
     if (UnixSocketAnswers(path)) {
       return Unavailable("another sluiced is already serving the control socket " + path +
                          " (is it running? stop it first)");
     }
-    if (::unlink(path.c_str()) != 0) return IoError(Errno("removing the stale control socket " + path));
+    if (::unlink(path.c_str()) != 0)
+      return IoError(Errno("removing the stale control socket " + path));
     LogInfo("control", "replaced a stale control socket " + path + " (left by a crash)");
   } else {
     size_t slash = path.find_last_of('/');
@@ -205,7 +207,8 @@ void ControlServer::Impl::Accept(int listen_fd, bool http) {
   for (;;) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or a transient error: poll again
-    size_t same = std::count_if(conns.begin(), conns.end(), [&](const Conn& c) { return c.http == http; });
+    size_t same =
+        std::count_if(conns.begin(), conns.end(), [&](const Conn& c) { return c.http == http; });
     if (same >= opt.max_clients) {
       Count(&ControlServerStats::rejected);
       std::string msg = http ? "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
@@ -280,7 +283,8 @@ std::string ControlServer::Impl::Answer(const std::string& line) {
   const JsonValue* cmd = req->Find("cmd");
   if (!req->is_object() || cmd == nullptr || !cmd->is_string()) {
     Count(&ControlServerStats::bad_requests);
-    return ErrorLine("bad request: expected an object with a string \"cmd\", e.g. {\"cmd\":\"status\"}");
+    return ErrorLine(
+        "bad request: expected an object with a string \"cmd\", e.g. {\"cmd\":\"status\"}");
   }
   StatusOr<std::string> r = handler(cmd->AsString(), *req);
   if (!r.ok()) {
@@ -300,8 +304,9 @@ void ControlServer::Impl::ProcessControl(Conn& c) {
     if (nl == std::string::npos) {
       if (c.in.size() > opt.max_request_bytes) {
         Count(&ControlServerStats::oversized);
-        c.out = ErrorLine("request longer than " + std::to_string(opt.max_request_bytes) +
-                          " bytes") + "\n";
+        c.out =
+            ErrorLine("request longer than " + std::to_string(opt.max_request_bytes) + " bytes") +
+            "\n";
         c.in.clear();
         c.close_after = true;
         return;
@@ -366,8 +371,10 @@ void ControlServer::Impl::ProcessHttp(Conn& c) {
 }
 
 void ControlServer::Impl::Process(Conn& c) {
-  if (c.http) ProcessHttp(c);
-  else ProcessControl(c);
+  if (c.http)
+    ProcessHttp(c);
+  else
+    ProcessControl(c);
 }
 
 void ControlServer::Impl::Run() {
@@ -389,7 +396,8 @@ void ControlServer::Impl::Run() {
       order.push_back(&c);
       next_deadline = std::min(next_deadline, c.last_us + opt.idle_timeout_us);
     }
-    int timeout_ms = static_cast<int>(std::clamp<int64_t>((next_deadline - now) / 1000 + 1, 1, 1000));
+    int timeout_ms =
+        static_cast<int>(std::clamp<int64_t>((next_deadline - now) / 1000 + 1, 1, 1000));
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) {
       LogError("control", Errno("poll"));
@@ -410,11 +418,13 @@ void ControlServer::Impl::Run() {
         short re = fds[i].revents;
         if (re & POLLOUT) WriteTo(c);
         if (re & (POLLIN | POLLHUP | POLLERR)) {
-          if (!c.pending()) ReadFrom(c);
-          else if (re & (POLLHUP | POLLERR)) c.eof = c.close_after = true;
+          if (!c.pending())
+            ReadFrom(c);
+          else if (re & (POLLHUP | POLLERR))
+            c.eof = c.close_after = true;
         }
         Process(c);
-        if (c.pending()) WriteTo(c);  // most responses fit the socket buffer at once
+        if (c.pending()) WriteTo(c);   // most responses fit the socket buffer at once
         if (!c.pending()) Process(c);  // the next request already read
       }
     }

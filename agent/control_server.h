@@ -41,10 +41,10 @@
 namespace sluice {
 
 struct ControlServerOptions {
-  std::string socket_path;         // the control socket
-  std::string metrics_host;        // "" : no HTTP listener
-  int metrics_port = 0;            // 0 with a host: any free port (tests)
-  size_t max_clients = 16;         // per listener
+  std::string socket_path;   // the control socket
+  std::string metrics_host;  // "" : no HTTP listener
+  int metrics_port = 0;      // 0 with a host: any free port (tests)
+  size_t max_clients = 16;   // per listener
   size_t max_request_bytes = 64 << 10;
   size_t max_response_bytes = 16 << 20;
   int64_t idle_timeout_us = 10000000;
@@ -52,12 +52,12 @@ struct ControlServerOptions {
 
 // Counters since Start(). Plain values.
 struct ControlServerStats {
-  uint64_t clients = 0;            // connections accepted (both listeners)
-  uint64_t rejected = 0;           // closed at once: too many clients
-  uint64_t requests = 0;           // control requests answered
-  uint64_t bad_requests = 0;       // not JSON, no "cmd", unknown cmd
-  uint64_t oversized = 0;          // request lines / HTTP headers too long
-  uint64_t timeouts = 0;           // closed for idleness
+  uint64_t clients = 0;       // connections accepted (both listeners)
+  uint64_t rejected = 0;      // closed at once: too many clients
+  uint64_t requests = 0;      // control requests answered
+  uint64_t bad_requests = 0;  // not JSON, no "cmd", unknown cmd
+  uint64_t oversized = 0;     // request lines / HTTP headers too long
+  uint64_t timeouts = 0;      // closed for idleness
   uint64_t http_requests = 0;
 };
 
@@ -66,8 +66,8 @@ class ControlServer {
   // Answers one parsed request whose "cmd" is `cmd`: the complete response
   // object (without the newline), or an error status whose message becomes
   // {"ok":false,"error":...}.
-  using Handler = std::function<StatusOr<std::string>(const std::string& cmd,
-                                                      const JsonValue& request)>;
+  using Handler =
+      std::function<StatusOr<std::string>(const std::string& cmd, const JsonValue& request)>;
   // The Prometheus text for GET /metrics.
   using MetricsText = std::function<std::string()>;
 

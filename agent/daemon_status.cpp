@@ -16,9 +16,12 @@ namespace {
 
 const char* DurabilityName(Durability d) {
   switch (d) {
-    case Durability::kOff: return "off";
-    case Durability::kFull: return "full";
-    default: return "normal";
+    case Durability::kOff:
+      return "off";
+    case Durability::kFull:
+      return "full";
+    default:
+      return "normal";
   }
 }
 
@@ -78,7 +81,8 @@ StatusOr<std::string> Daemon::HandleControl(const std::string& cmd) {
   if (cmd != "status" && cmd != "metrics") {
     return InvalidArgument("unknown command \"" + cmd + "\" (status, metrics, ping, version)");
   }
-  if (!serving_.load(std::memory_order_acquire)) return Unavailable("starting up, try again in a moment");
+  if (!serving_.load(std::memory_order_acquire))
+    return Unavailable("starting up, try again in a moment");
   DaemonSnapshot snap = Snapshot();
   if (cmd == "status") return StatusJson(snap);
   return "{\"ok\":true,\"text\":" + JsonString(PrometheusText(snap)) + "}";

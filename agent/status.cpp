@@ -13,15 +13,36 @@ namespace {
 class Obj {
  public:
   explicit Obj(std::string* out) : out_(out) { *out_ += '{'; }
-  void U(const char* k, uint64_t v) { Key(k); *out_ += std::to_string(v); }
-  void I(const char* k, int64_t v) { Key(k); *out_ += std::to_string(v); }
-  void D(const char* k, double v) { Key(k); AppendJsonDouble(v, out_); }
-  void S(const char* k, const std::string& v) { Key(k); AppendJsonString(v, out_); }
-  void B(const char* k, bool v) { Key(k); *out_ += v ? "true" : "false"; }
-  void Null(const char* k) { Key(k); *out_ += "null"; }
+  void U(const char* k, uint64_t v) {
+    Key(k);
+    *out_ += std::to_string(v);
+  }
+  void I(const char* k, int64_t v) {
+    Key(k);
+    *out_ += std::to_string(v);
+  }
+  void D(const char* k, double v) {
+    Key(k);
+    AppendJsonDouble(v, out_);
+  }
+  void S(const char* k, const std::string& v) {
+    Key(k);
+    AppendJsonString(v, out_);
+  }
+  void B(const char* k, bool v) {
+    Key(k);
+    *out_ += v ? "true" : "false";
+  }
+  void Null(const char* k) {
+    Key(k);
+    *out_ += "null";
+  }
   // A timestamp: null when 0 (never).
   void Ts(const char* k, int64_t us) { us == 0 ? Null(k) : I(k, us); }
-  std::string* Raw(const char* k) { Key(k); return out_; }
+  std::string* Raw(const char* k) {
+    Key(k);
+    return out_;
+  }
   void End() { *out_ += '}'; }
 
  private:
@@ -57,8 +78,10 @@ void EstimateDrain(DaemonSnapshot* s) {
   for (UpstreamSnapshot& u : s->upstreams) {
     double net = u.stats.ack_rate - s->ingest_rate;
     u.drain_eta_s = -1;
-    if (u.stats.backlog == 0) u.drain_eta_s = 0;
-    else if (u.stats.connected && net > 0.01) u.drain_eta_s = static_cast<double>(u.stats.backlog) / net;
+    if (u.stats.backlog == 0)
+      u.drain_eta_s = 0;
+    else if (u.stats.connected && net > 0.01)
+      u.drain_eta_s = static_cast<double>(u.stats.backlog) / net;
   }
 }
 
@@ -85,8 +108,10 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.S("unit", i < s.sensor_units.size() ? s.sensor_units[i] : "");
     o.D("interval_s", Seconds(x.interval_us));
     o.S("state", SensorState(x));
-    if (x.has_value) o.D("value", x.last_value);
-    else o.Null("value");
+    if (x.has_value)
+      o.D("value", x.last_value);
+    else
+      o.Null("value");
     o.Ts("value_ts_us", x.last_ts_us);
     o.U("reads", x.reads);
     o.U("errors", x.errors);
@@ -156,12 +181,16 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.U("acked_seq", u.acked_seq);
     o.U("backlog", u.backlog);
     o.Ts("oldest_unacked_ts_us", x.oldest_unacked_ts_us);
-    if (x.oldest_unacked_ts_us) o.D("backlog_age_s", Seconds(s.now_us - x.oldest_unacked_ts_us));
-    else o.D("backlog_age_s", 0.0);
+    if (x.oldest_unacked_ts_us)
+      o.D("backlog_age_s", Seconds(s.now_us - x.oldest_unacked_ts_us));
+    else
+      o.D("backlog_age_s", 0.0);
     o.D("send_rate", u.send_rate);
     o.D("ack_rate", u.ack_rate);
-    if (x.drain_eta_s >= 0) o.D("drain_eta_s", x.drain_eta_s);
-    else o.Null("drain_eta_s");
+    if (x.drain_eta_s >= 0)
+      o.D("drain_eta_s", x.drain_eta_s);
+    else
+      o.Null("drain_eta_s");
     o.U("sent_events", u.sent_events);
     o.U("acked_events", u.acked_events);
     o.U("publishes", u.publishes);
@@ -236,10 +265,14 @@ std::string PromLabelEscape(const std::string& v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -330,7 +363,8 @@ std::string PrometheusText(const DaemonSnapshot& s) {
   p.Family("sluice_push_lines_total", "counter", "Push lines received, by result.");
   for (const PushSnapshot& l : s.listeners) {
     p.Sample(static_cast<double>(l.stats.lines_ok), {{"listener", l.name}, {"result", "ok"}});
-    p.Sample(static_cast<double>(l.stats.lines_bad), {{"listener", l.name}, {"result", "rejected"}});
+    p.Sample(static_cast<double>(l.stats.lines_bad),
+             {{"listener", l.name}, {"result", "rejected"}});
   }
   auto lname = [](const PushSnapshot& l) { return l.name; };
   p.Family("sluice_push_dropped_total", "counter", "Datagram lines the buffer refused.");
@@ -344,12 +378,14 @@ std::string PrometheusText(const DaemonSnapshot& s) {
   p.Family("sluice_buffer_max_events", "gauge", "buffer.max_events.").Sample(s.max_events);
   p.Family("sluice_buffer_max_bytes", "gauge", "buffer.max_bytes.").Sample(s.max_bytes);
   p.Family("sluice_buffer_file_bytes", "gauge", "Size of buffer.db on disk.").Sample(r.file_bytes);
-  p.Family("sluice_buffer_first_seq", "gauge", "Oldest seq in the ring (0: empty).").Sample(r.first_seq);
+  p.Family("sluice_buffer_first_seq", "gauge", "Oldest seq in the ring (0: empty).")
+      .Sample(r.first_seq);
   p.Family("sluice_buffer_last_seq", "gauge", "Last committed seq.").Sample(r.last_seq);
   p.Family("sluice_buffer_commits_total", "counter", "Group commits.").Sample(r.commits);
   p.Family("sluice_buffer_commit_failures_total", "counter", "Failed commit attempts.")
       .Sample(r.commit_failures);
-  p.Family("sluice_buffer_committed_events_total", "counter", "Events committed (readings and alerts).")
+  p.Family("sluice_buffer_committed_events_total", "counter",
+           "Events committed (readings and alerts).")
       .Sample(r.committed_events);
   p.Family("sluice_buffer_written_bytes_total", "counter", "Accounted bytes committed to disk.")
       .Sample(r.committed_bytes);
@@ -393,7 +429,8 @@ std::string PrometheusText(const DaemonSnapshot& s) {
           [](const US& u) { return u.stats.reconnects; });
   each_up("sluice_upstream_connect_failures_total", "counter", "Failed connection attempts.",
           [](const US& u) { return u.stats.connect_failures; });
-  each_up("sluice_upstream_evicted_unsent_total", "counter", "Events evicted before this upstream got them.",
+  each_up("sluice_upstream_evicted_unsent_total", "counter",
+          "Events evicted before this upstream got them.",
           [](const US& u) { return u.evicted_unsent; });
   each_up("sluice_upstream_send_rate", "gauge", "Events sent per second, last second.",
           [](const US& u) { return u.stats.send_rate; });
@@ -418,7 +455,8 @@ std::string PrometheusText(const DaemonSnapshot& s) {
       .Sample(s.rules.alerts_dropped);
   p.Family("sluice_rule_firing", "gauge", "1 while the rule is firing.");
   for (const RuleBrief& b : s.rules.rules) {
-    p.Sample(b.phase == rules::Phase::kFiring ? 1 : 0, {{"rule", b.name}, {"severity", b.severity}});
+    p.Sample(b.phase == rules::Phase::kFiring ? 1 : 0,
+             {{"rule", b.name}, {"severity", b.severity}});
   }
 
   p.Family("sluice_control_requests_total", "counter", "Control socket requests answered.")

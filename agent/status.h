@@ -38,17 +38,17 @@ struct DaemonSnapshot {
   std::string agent_id;
   std::string version;
   int64_t pid = 0;
-  int64_t now_us = 0;                // wall clock
-  int64_t started_us = 0;            // wall clock at start
-  int64_t uptime_us = 0;             // monotonic
+  int64_t now_us = 0;      // wall clock
+  int64_t started_us = 0;  // wall clock at start
+  int64_t uptime_us = 0;   // monotonic
   std::vector<SensorStatus> sensors;
   std::vector<std::string> sensor_units;  // parallel to sensors
   std::vector<PushSnapshot> listeners;
   RingStats ring;
-  std::string durability;            // off | normal | full
+  std::string durability;  // off | normal | full
   uint64_t max_events = 0;
   uint64_t max_bytes = 0;
-  double ingest_rate = 0;            // events committed per second, recently
+  double ingest_rate = 0;  // events committed per second, recently
   std::vector<UpstreamSnapshot> upstreams;
   bool rules_enabled = false;
   RulesRunnerStats rules;

@@ -140,7 +140,8 @@ TEST_CASE("control socket: an oversized line is refused and the connection close
   for (int i = 0; i < 8; ++i) {
     pollfd p{fd, POLLOUT, 0};
     if (::poll(&p, 1, 2000) <= 0) break;
-    if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) break;
+    if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+      break;
   }
   std::string r = ReadUntil(fd, "", true);
   CHECK(r == "{\"ok\":false,\"error\":\"request longer than 65536 bytes\"}\n");
@@ -196,16 +197,20 @@ TEST_CASE("control socket: at most max_clients connections", "[control]") {
   CHECK(s.server->stats().rejected == 1);
   ::close(fds[0]);
   int again = -1;
-  CHECK(WaitUntil([&] {
-    if (again >= 0) ::close(again);
-    again = ConnectUnix(s.path);
-    return SendAll(again, "{\"cmd\":\"ping\"}\n") && ReadUntil(again, "\n").find("pong") != std::string::npos;
-  }, 5000000, 50000));
+  CHECK(WaitUntil(
+      [&] {
+        if (again >= 0) ::close(again);
+        again = ConnectUnix(s.path);
+        return SendAll(again, "{\"cmd\":\"ping\"}\n") &&
+               ReadUntil(again, "\n").find("pong") != std::string::npos;
+      },
+      5000000, 50000));
   ::close(again);
   for (size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);
 }
 
-TEST_CASE("control socket file: 0660 under any umask, stale replaced, live kept, removed", "[control]") {
+TEST_CASE("control socket file: 0660 under any umask, stale replaced, live kept, removed",
+          "[control]") {
   Server s;
   mode_t old = ::umask(0);
   Status st = s.Start();

@@ -1,7 +1,6 @@
 // The ring's figures for `sluice status` and the watchdog: committed events
 // and bytes, the last commit's wall time, the writer thread's heartbeat.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <thread>
 

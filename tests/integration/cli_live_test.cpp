@@ -70,11 +70,13 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
 
   // Real data: readings committed and acknowledged, the rule fired.
   JsonValue st;
-  REQUIRE(WaitUntil([&] {
-    if (!s.Status(&st)) return false;
-    const JsonValue* acked = st.AtPath("$.upstreams[0].acked_seq");
-    return acked && acked->AsNumber() >= 20 && st.AtPath("$.alerts[0].rule") != nullptr;
-  }, 20000000, 100000));
+  REQUIRE(WaitUntil(
+      [&] {
+        if (!s.Status(&st)) return false;
+        const JsonValue* acked = st.AtPath("$.upstreams[0].acked_seq");
+        return acked && acked->AsNumber() >= 20 && st.AtPath("$.alerts[0].rule") != nullptr;
+      },
+      20000000, 100000));
 
   SECTION("status --json, field by field") {
     auto num = [&](const char* path) {
@@ -137,7 +139,8 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
     CHECK(st.AtPath("$.upstreams[0].connected")->AsBool());
     CHECK(num("$.upstreams[0].since_us") >= num("$.agent.started_us"));
     CHECK(num("$.upstreams[0].for_s") >= 0);
-    CHECK(num("$.upstreams[0].backlog") == num("$.buffer.last_seq") - num("$.upstreams[0].acked_seq"));
+    CHECK(num("$.upstreams[0].backlog") ==
+          num("$.buffer.last_seq") - num("$.upstreams[0].acked_seq"));
     CHECK(num("$.upstreams[0].sent_events") >= num("$.upstreams[0].acked_events"));
     CHECK(num("$.upstreams[0].acked_events") >= 20);
     CHECK(num("$.upstreams[0].publishes") >= num("$.upstreams[0].sent_events"));
@@ -175,7 +178,8 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
     CHECK(r.out.find("\npush ingest ") != std::string::npos);
     CHECK(r.out.find("\nBUFFER    ") != std::string::npos);
     CHECK(r.out.find("durability normal") != std::string::npos);
-    CHECK(r.out.find("\nUPSTREAM  cloud  " + broker.url() + "  connected for ") != std::string::npos);
+    CHECK(r.out.find("\nUPSTREAM  cloud  " + broker.url() + "  connected for ") !=
+          std::string::npos);
     CHECK(r.out.find("\nRULES     2 loaded (1 file), 1 firing") != std::string::npos);
     CHECK(r.out.find("\nALERT     always ") != std::string::npos);
     std::istringstream in(r.out);
@@ -198,8 +202,9 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
       INFO(name);
       CHECK(types[name] == "counter");
     }
-    for (const char* name : {"sluice_upstream_backlog_events", "sluice_buffer_events",
-                             "sluice_upstream_connected", "sluice_rules_firing", "sluice_uptime_seconds"}) {
+    for (const char* name :
+         {"sluice_upstream_backlog_events", "sluice_buffer_events", "sluice_upstream_connected",
+          "sluice_rules_firing", "sluice_uptime_seconds"}) {
       INFO(name);
       CHECK(types[name] == "gauge");
     }
@@ -269,7 +274,9 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
     CHECK(ExitStatus(r.status) == 1);
     CHECK(r.err == "sluice: sluiced is not running (no control socket at " + s.sock + ")\n");
     CHECK(ExitStatus(RunCli({"--config", s.config, "metrics"}, s.dir.path()).status) == 1);
-    CHECK(ExitStatus(RunCli({"--config", s.dir.Join("missing.toml"), "status"}, s.dir.path()).status) == 2);
+    CHECK(ExitStatus(
+              RunCli({"--config", s.dir.Join("missing.toml"), "status"}, s.dir.path()).status) ==
+          2);
   }
 
   // No password anywhere: status, metrics, the log.

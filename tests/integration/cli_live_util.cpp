@@ -30,12 +30,14 @@ LiveSetup::LiveSetup(const std::string& upstream_url, LiveOptions o)
                     "severity = \"critical\"\nmessage = \"at {value}\"\n\n"
                     "[[rule]]\nname = \"never\"\nwhen = \"avg(boiler.temp, 1s) > 1000\"\n"));
   REQUIRE(WriteFile(password_file, kPassword));
-  REQUIRE(::chmod(password_file.c_str(), static_cast<mode_t>(std::stoi(o.password_mode, nullptr, 8))) == 0);
-  std::string t = "[agent]\nid = \"" + std::string(kAgent) + "\"\ndata_dir = \"" +
-                  dir.Join("data") + "\"\ncontrol_socket = \"" + sock +
-                  "\"\nmetrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) +
-                  "\"\nshutdown_grace = \"3s\"\n\n[buffer]\nmax_events = " +
-                  std::to_string(o.max_events) + "\nmax_bytes = \"64MiB\"\ndurability = \"normal\"\n\n";
+  REQUIRE(::chmod(password_file.c_str(),
+                  static_cast<mode_t>(std::stoi(o.password_mode, nullptr, 8))) == 0);
+  std::string t =
+      "[agent]\nid = \"" + std::string(kAgent) + "\"\ndata_dir = \"" + dir.Join("data") +
+      "\"\ncontrol_socket = \"" + sock +
+      "\"\nmetrics_listen = \"127.0.0.1:" + std::to_string(metrics_port) +
+      "\"\nshutdown_grace = \"3s\"\n\n[buffer]\nmax_events = " + std::to_string(o.max_events) +
+      "\nmax_bytes = \"64MiB\"\ndurability = \"normal\"\n\n";
   if (!o.sensor_interval.empty()) t += SimulatedSensor("boiler.temp", o.sensor_interval, "C");
   t += PushSensor("ingest", "unix://" + push_sock);
   t += "\n[rules]\nfiles = [\"" + dir.Join("rules.d/*.toml") + "\"]\n\n";

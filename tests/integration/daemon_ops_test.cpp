@@ -128,8 +128,9 @@ TEST_CASE("SIGHUP: the reload names new and removed rules; status follows", "[in
                     "severity = \"critical\"\nmessage = \"at {value}\"\n\n"
                     "[[rule]]\nname = \"third\"\nwhen = \"max(boiler.temp, 2s) > 1000\"\n"));
   ::kill(s.d.pid(), SIGHUP);
-  REQUIRE(WaitUntil([&] { return s.d.Log().find("INFO rules: removed rules: never") != std::string::npos; },
-                    10000000));
+  REQUIRE(WaitUntil(
+      [&] { return s.d.Log().find("INFO rules: removed rules: never") != std::string::npos; },
+      10000000));
   CHECK(s.d.Log().find("INFO rules: new rules: third\n") != std::string::npos);
   JsonValue st;
   REQUIRE(s.Status(&st));
@@ -146,7 +147,8 @@ TEST_CASE("metrics_listen is validated with FILE:LINE:COL", "[integration]") {
                                 "\"\nmetrics_listen = \"localhost:99999\"\n"));
   RunResult r = RunSluiced({"--config", config, "--check"}, dir.path());
   CHECK(ExitStatus(r.status) == 2);
-  CHECK(r.err.find(config + ":4:18: [agent]: \"metrics_listen\" the port must be a number in 1..65535") ==
+  CHECK(r.err.find(config +
+                   ":4:18: [agent]: \"metrics_listen\" the port must be a number in 1..65535") ==
         0);
 }
 
@@ -229,9 +231,9 @@ TEST_CASE("status --watch: redraws on a terminal with a progress bar while a bac
   REQUIRE(SendAll(fd, lines));
   ::close(fd);
   JsonValue st;
-  REQUIRE(WaitUntil([&] {
-    return s.Status(&st) && st.AtPath("$.buffer.last_seq")->AsNumber() >= kEvents;
-  }, 60000000, 100000));
+  REQUIRE(WaitUntil(
+      [&] { return s.Status(&st) && st.AtPath("$.buffer.last_seq")->AsNumber() >= kEvents; },
+      60000000, 100000));
   CHECK(st.AtPath("$.upstreams[0].connected")->AsBool() == false);
   CHECK(st.AtPath("$.upstreams[0].backlog")->AsNumber() >= kEvents);
   CHECK(st.AtPath("$.upstreams[0].backlog_age_s")->AsNumber() >= 0);
@@ -245,8 +247,8 @@ TEST_CASE("status --watch: redraws on a terminal with a progress bar while a bac
     o.argv = {SluicePath(), "--socket", s.sock, "status", "--watch"};
     o.stdout_path = s.dir.Join("watch-pipe.out");
     REQUIRE(p.Start(o));
-    REQUIRE(WaitUntil([&] { return CountOf(ReadFile(o.stdout_path), "\nBUFFER ") >= 2; },
-                      10000000, 50000));
+    REQUIRE(WaitUntil([&] { return CountOf(ReadFile(o.stdout_path), "\nBUFFER ") >= 2; }, 10000000,
+                      50000));
     p.Kill(SIGINT);
     auto ws = p.Wait(5000000);
     REQUIRE(ws);
@@ -272,9 +274,9 @@ TEST_CASE("status --watch: redraws on a terminal with a progress bar while a bac
   CHECK(r.output.find("UPSTREAM  cloud  mqtt://127.0.0.1:" + std::to_string(bo.port) +
                       "  connected for ") != std::string::npos);
   // And it drains completely.
-  REQUIRE(WaitUntil([&] {
-    return s.Status(&st) && st.AtPath("$.upstreams[0].backlog")->AsNumber() == 0;
-  }, 120000000, 200000));
+  REQUIRE(WaitUntil(
+      [&] { return s.Status(&st) && st.AtPath("$.upstreams[0].backlog")->AsNumber() == 0; },
+      120000000, 200000));
   CHECK(st.AtPath("$.upstreams[0].drain_eta_s")->AsNumber() == 0);
   CHECK(ExitStatus(s.d.Terminate()) == 0);
 }
