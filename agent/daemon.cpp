@@ -274,9 +274,12 @@ void Daemon::Tick() {
 }
 
 bool Daemon::Healthy() const {
-  if (!started_all_ || stopped_) return false;
-  int64_t idle = ring_->Stats().writer_idle_us;
-  return idle >= 0 && idle < kWriterStallUs && (!runner_ || runner_->Running());
+  return started_all_ && !stopped_ && PartsHealthy(ring_->Stats().writer_idle_us);
+}
+
+bool Daemon::PartsHealthy(int64_t writer_idle_us) const {
+  return writer_idle_us >= 0 && writer_idle_us < kWriterStallUs &&
+         (!runner_ || runner_->Running());
 }
 
 }  // namespace sluice

@@ -72,6 +72,9 @@ class Daemon {
  private:
   Daemon(Config config, Clock& clock);
   Status StartControl();
+  // The writer's and the rules thread's part of Healthy(); any thread once
+  // started.
+  bool PartsHealthy(int64_t writer_idle_us) const;
   // The control socket's request handler (control thread).
   StatusOr<std::string> HandleControl(const std::string& cmd);
   // Warns about password and key files that others may read.
@@ -93,11 +96,11 @@ class Daemon {
   bool stopped_ = false;
   int64_t last_log_us_ = 0;
   std::unique_ptr<ControlServer> control_;
-  std::atomic<bool> serving_{false};      // Start() done: the control thread may look
+  std::atomic<bool> serving_{false};           // Start() done: the control thread may look
   std::unique_ptr<RingReader> status_reader_;  // control thread only
   int64_t started_wall_us_ = 0;
   int64_t started_mono_us_ = 0;
-  int64_t rate_time_us_ = 0;              // main thread (Tick)
+  int64_t rate_time_us_ = 0;  // main thread (Tick)
   uint64_t rate_seq_ = 0;
   std::atomic<double> ingest_rate_{0};
 };

@@ -138,6 +138,7 @@ DaemonSnapshot Daemon::Snapshot() {
   }
   EstimateDrain(&s);
   s.rules_enabled = runner_ != nullptr;
+  s.healthy = PartsHealthy(s.ring.writer_idle_us);
   if (runner_) s.rules = runner_->Stats();
   s.control = control_->stats();
   return s;

@@ -98,6 +98,7 @@ std::string StatusJson(const DaemonSnapshot& s) {
     a.I("now_us", s.now_us);
     a.I("started_us", s.started_us);
     a.D("uptime_s", Seconds(s.uptime_us));
+    a.B("healthy", s.healthy);
     a.End();
   }
   Array(top.Raw("sensors"), s.sensors, [&](const SensorStatus& x) {
@@ -168,6 +169,7 @@ std::string StatusJson(const DaemonSnapshot& s) {
     b.U("full_events", r.full_events);
     b.U("corrupt_recoveries", r.corrupt_recoveries);
     b.U("corrupt_rows", r.corrupt_rows);
+    b.D("writer_idle_s", Seconds(r.writer_idle_us));
     b.End();
   }
   Array(top.Raw("upstreams"), s.upstreams, [&](const UpstreamSnapshot& x) {
@@ -400,6 +402,11 @@ std::string PrometheusText(const DaemonSnapshot& s) {
       .Sample(r.full_events);
   p.Family("sluice_buffer_corrupt_recoveries_total", "counter", "Corrupt databases set aside.")
       .Sample(r.corrupt_recoveries);
+  p.Family("sluice_healthy", "gauge", "1 while the pipeline earns watchdog pings.")
+      .Sample(s.healthy ? 1 : 0);
+  p.Family("sluice_buffer_writer_idle_seconds", "gauge",
+           "Since the writer thread last went round its loop (about 1 s when idle).")
+      .Sample(Seconds(r.writer_idle_us));
   p.Family("sluice_buffer_last_commit_timestamp_seconds", "gauge", "Wall time of the last commit.")
       .Sample(Seconds(r.last_commit_us));
 

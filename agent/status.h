@@ -41,6 +41,7 @@ struct DaemonSnapshot {
   int64_t now_us = 0;      // wall clock
   int64_t started_us = 0;  // wall clock at start
   int64_t uptime_us = 0;   // monotonic
+  bool healthy = false;     // what the watchdog test says (Daemon::Healthy)
   std::vector<SensorStatus> sensors;
   std::vector<std::string> sensor_units;  // parallel to sensors
   std::vector<PushSnapshot> listeners;

@@ -98,6 +98,9 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
     CHECK(str("$.agent.version") == SLUICE_VERSION);
     CHECK(num("$.agent.pid") == s.d.pid());
     CHECK(num("$.agent.uptime_s") > 0);
+    CHECK(st.AtPath("$.agent.healthy")->AsBool());
+    CHECK(num("$.buffer.writer_idle_s") >= 0);
+    CHECK(num("$.buffer.writer_idle_s") < 30);
     CHECK(num("$.agent.now_us") >= num("$.agent.started_us"));
     // Sensors: the simulated one, and the push listener.
     CHECK(st.AtPath("$.sensors")->items().size() == 1);
@@ -209,6 +212,7 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
       CHECK(types[name] == "gauge");
     }
     CHECK(samples["sluice_upstream_connected{upstream=\"cloud\"}"] == 1);
+    CHECK(samples["sluice_healthy"] == 1);
     CHECK(samples["sluice_sensor_readings_total{sensor=\"boiler.temp\"}"] >= 20);
     CHECK(samples["sluice_alerts_total{state=\"firing\"}"] == 1);
     CHECK(samples["sluice_rule_firing{rule=\"always\",severity=\"critical\"}"] == 1);
