@@ -74,7 +74,9 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
       [&] {
         if (!s.Status(&st)) return false;
         const JsonValue* acked = st.AtPath("$.upstreams[0].acked_seq");
-        return acked && acked->AsNumber() >= 20 && st.AtPath("$.alerts[0].rule") != nullptr;
+        const JsonValue* readings = st.AtPath("$.sensors[0].readings");
+        return acked && acked->AsNumber() >= 20 && readings && readings->AsNumber() >= 20 &&
+               st.AtPath("$.alerts[0].rule") != nullptr;
       },
       20000000, 100000));
 
