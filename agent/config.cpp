@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -241,13 +243,55 @@ void CheckTemplate(Section& sec, const std::string& key, const std::string& valu
   }
 }
 
+// "HOST:PORT" / "[V6]:PORT" / ":PORT" -> numeric host and port; "" if fine,
+// else what is wrong.
+std::string ParseListen(const std::string& v, AgentConfig* a) {
+  std::string host, port;
+  if (!v.empty() && v[0] == '[') {
+    size_t end = v.find(']');
+    if (end == std::string::npos || end + 1 >= v.size() || v[end + 1] != ':') {
+      return "must look like [ADDRESS]:PORT";
+    }
+    host = v.substr(1, end - 1);
+    port = v.substr(end + 2);
+  } else {
+    size_t colon = v.rfind(':');
+    if (colon == std::string::npos) return "must look like HOST:PORT (e.g. 127.0.0.1:9464)";
+    host = v.substr(0, colon);
+    port = v.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return "an IPv6 address goes in brackets: [::1]:PORT";
+  }
+  if (host.empty()) host = "127.0.0.1";
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535) {
+    return "the port must be a number in 1..65535";
+  }
+  unsigned char buf[16];
+  bool v6 = host.find(':') != std::string::npos;
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), buf) != 1) {
+    return "\"" + host + "\" is not a numeric IP address";
+  }
+  a->metrics_host = host;
+  a->metrics_port = std::stoi(port);
+  a->metrics_loopback = v6 ? host == "::1" : buf[0] == 127;
+  return "";
+}
+
 void ParseAgent(Errors& errors, const toml::table& t, AgentConfig* a) {
   Section sec(errors, t, "[agent]");
   if (sec.String("id", &a->id, true) && !ValidName(a->id, 64)) {
     sec.ErrorAtKey("id", "\"id\" must match [A-Za-z0-9._-]{1,64}, not \"" + a->id + "\"");
   }
   sec.String("data_dir", &a->data_dir);
-  sec.String("control_socket", &a->control_socket);
+  if (sec.String("control_socket", &a->control_socket)) {
+    if (a->control_socket.empty() || a->control_socket.size() >= 108) {
+      sec.ErrorAtKey("control_socket", "\"control_socket\" must be a path of 1..107 bytes");
+    }
+  }
+  if (sec.String("metrics_listen", &a->metrics_listen) && !a->metrics_listen.empty()) {
+    std::string why = ParseListen(a->metrics_listen, a);
+    if (!why.empty()) sec.ErrorAtKey("metrics_listen", "\"metrics_listen\" " + why);
+  }
   sec.Duration("shutdown_grace", &a->shutdown_grace_us);
   if (sec.String("log_level", &a->log_level)) {
     LogLevel level;

@@ -22,6 +22,12 @@ struct AgentConfig {
   std::string control_socket = "/run/sluice/control.sock";
   int64_t shutdown_grace_us = 5000000;
   std::string log_level = "info";
+  // HTTP /metrics listener ("HOST:PORT", "[V6]:PORT" or ":PORT" for
+  // 127.0.0.1); empty: none. Numeric addresses only.
+  std::string metrics_listen;
+  std::string metrics_host;  // parsed from metrics_listen
+  int metrics_port = 0;
+  bool metrics_loopback = true;
 };
 
 struct BufferConfig {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "agent/ring_sink.h"
 #include "agent/rules_runner.h"
@@ -71,10 +72,14 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
     }
   }
   if (!errors.empty()) return InvalidArgument(errors);
+  d->CheckSecretFiles();
   return d;
 }
 
 Status Daemon::Start() {
+  started_wall_us_ = clock_.NowWallUs();
+  started_mono_us_ = clock_.NowMonotonicUs();
+  SLUICE_RETURN_IF_ERROR(StartControl());
   // Ring::Open creates data_dir (and its parents) if missing.
   RingOptions ro;
   ro.data_dir = config_.agent.data_dir;
@@ -126,12 +131,18 @@ Status Daemon::Start() {
   scheduler_->Start();
   started_all_ = true;
   last_log_us_ = clock_.NowMonotonicUs();
+  rate_time_us_ = last_log_us_;
+  rate_seq_ = ring_->LastSeq();
+  serving_.store(true, std::memory_order_release);
   return Status::Ok();
 }
 
 void Daemon::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
+  // 0. The control socket: nobody looks at the parts while they stop.
+  if (control_) control_->Stop();
+  status_reader_.reset();
   // 1. Sensors: no new readings.
   if (scheduler_) scheduler_->Stop();
   for (Driver* d : started_) d->Stop();
@@ -188,6 +199,9 @@ void Daemon::Reload() {
     return;
   }
   size_t n = set->rules.size(), files = set->files.size();
+  std::set<std::string> before, after;
+  for (const RuleBrief& b : runner_->Stats().rules) before.insert(b.name);
+  for (const rules::RuleDef& r : set->rules) after.insert(r.name);
   auto sum = runner_->Replace(std::move(*set), 10000000);
   if (!sum.ok()) {
     LogError("rules", "reload failed: " + sum.status().message());
@@ -198,11 +212,33 @@ void Daemon::Reload() {
                        std::to_string(sum->added) + ", removed " + std::to_string(sum->removed) +
                        " (windows kept " + std::to_string(sum->windows_kept) + ", new " +
                        std::to_string(sum->windows_new) + ")");
+  // By name: rules new to the set and rules gone from it.
+  auto list = [](const std::set<std::string>& a, const std::set<std::string>& b) {
+    std::string out;
+    size_t n = 0;
+    for (const std::string& x : a) {
+      if (b.count(x)) continue;
+      if (++n <= 10) out += (out.empty() ? "" : ", ") + x;
+    }
+    if (n > 10) out += " and " + std::to_string(n - 10) + " more";
+    return out;
+  };
+  std::string added = list(after, before), removed = list(before, after);
+  if (!added.empty()) LogInfo("rules", "new rules: " + added);
+  if (!removed.empty()) LogInfo("rules", "removed rules: " + removed);
 }
 
 void Daemon::Tick() {
   if (!started_all_ || stopped_) return;
   int64_t now = clock_.NowMonotonicUs();
+  if (now - rate_time_us_ >= 1000000) {
+    uint64_t seq = ring_->LastSeq();
+    double rate = static_cast<double>(seq - std::min(seq, rate_seq_)) * 1e6 /
+                  static_cast<double>(now - rate_time_us_);
+    ingest_rate_.store(rate);
+    rate_seq_ = seq;
+    rate_time_us_ = now;
+  }
   if (now - last_log_us_ < 60000000) return;
   last_log_us_ = now;
   RingStats rs = ring_->Stats();
@@ -225,7 +261,12 @@ void Daemon::Tick() {
 }
 
 bool Daemon::Healthy() const {
-  return started_all_ && !stopped_ && (!runner_ || runner_->Running());
+  return started_all_ && !stopped_ && PartsHealthy(ring_->Stats().writer_idle_us);
+}
+
+bool Daemon::PartsHealthy(int64_t writer_idle_us) const {
+  return writer_idle_us >= 0 && writer_idle_us < kWriterStallUs &&
+         (!runner_ || runner_->Running());
 }
 
 }  // namespace sluice

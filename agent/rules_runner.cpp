@@ -125,7 +125,7 @@ Status RulesRunner::Start(rules::RuleSet set) {
     LogInfo("rules", "re-evaluating seq " + std::to_string(from + 1) + ".." +
                          std::to_string(last) + " (committed after the last saved state)");
   }
-  Publish();
+  Publish(true);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -257,9 +257,32 @@ void RulesRunner::SaveState(bool force) {
   next_save_us_ = now + kSaveEveryUs;
 }
 
-void RulesRunner::Publish() {
+void RulesRunner::Publish(bool rules_changed) {
   local_.engine = engine_.stats();
   local_.seq = seq_;
+  if (rules_changed || engine_.state_version() != published_version_) {
+    published_version_ = engine_.state_version();
+    std::vector<const rules::RuleDef*> defs = engine_.rules();
+    std::vector<rules::RuleState> states = engine_.ExportState();
+    local_.rules.clear();
+    for (size_t i = 0; i < defs.size(); ++i) {
+      RuleBrief b;
+      b.name = defs[i]->name;
+      b.severity = defs[i]->severity;
+      if (i < states.size() && states[i].rule == b.name) {
+        const rules::RuleState& st = states[i];
+        b.phase = st.phase;
+        int64_t since = st.phase == rules::Phase::kFiring    ? st.firing_since_us
+                        : st.phase == rules::Phase::kPending ? st.pending_since_us
+                                                             : rules::kNever;
+        b.since_us = since == rules::kNever ? 0 : since;
+        b.value = st.value;
+        b.fired = st.fired;
+      }
+      local_.rules.push_back(std::move(b));
+    }
+    local_.files = engine_.files();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   stats_ = local_;
 }
@@ -285,7 +308,7 @@ void RulesRunner::Run() {
       RefillUpTo(*reader_, seq_);
       CommitAlerts();
       SaveState(true);
-      Publish();
+      Publish(true);
       std::lock_guard<std::mutex> lock(mu_);
       last_summary_ = sum;
       ++handled_;

@@ -41,8 +41,20 @@
 
 namespace sluice {
 
+// One installed rule as `sluice status` shows it.
+struct RuleBrief {
+  std::string name;
+  std::string severity;           // the rule's severity
+  rules::Phase phase = rules::Phase::kInactive;
+  int64_t since_us = 0;           // firing: when it fired; pending: since when (0: -)
+  double value = 0;               // subject value at the last firing
+  uint64_t fired = 0;             // firings since the daemon started
+};
+
 struct RulesRunnerStats {
   rules::EngineStats engine;
+  std::vector<RuleBrief> rules;   // in file order
+  std::vector<std::string> files; // rule files loaded
   uint64_t seq = 0;              // highest seq evaluated
   uint64_t rows = 0;             // rows read (readings and alerts)
   uint64_t missed = 0;           // rows evicted before the engine read them
@@ -80,7 +92,9 @@ class RulesRunner {
   void RefillUpTo(RingReader& reader, uint64_t upto);
   void CommitAlerts();
   void SaveState(bool force);
-  void Publish();
+  // Copies local_ into stats_; the rule list is rebuilt when some rule
+  // changed phase or the set was replaced (`rules_changed`).
+  void Publish(bool rules_changed = false);
 
   Ring& ring_;
   Clock& clock_;
@@ -96,6 +110,7 @@ class RulesRunner {
   uint64_t saved_seq_ = 0;
   int64_t next_save_us_ = 0;
   RulesRunnerStats local_;  // thread's own; copied into stats_
+  uint64_t published_version_ = UINT64_MAX;  // state_version() of local_.rules
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -9,6 +9,7 @@
 
 #include "agent/cli.h"
 #include "agent/cli_commands.h"
+#include "agent/cli_live.h"
 
 namespace sluice {
 namespace cli {
@@ -18,8 +19,21 @@ constexpr OptionSpec kSince{"--since", nullptr, true, false};
 constexpr OptionSpec kUntil{"--until", nullptr, true, false};
 constexpr OptionSpec kSensor{"--sensor", nullptr, true, true};
 
-// The dispatch table. Live commands whose `run` is nullptr are not built
-// into this binary yet.
+// status and metrics: the live commands of agent/cli_live.h.
+int RunLive(const std::string& command, Globals& globals, const Parsed& args) {
+  LiveCli live{globals.config_path, globals.config_given, globals.socket, globals.json};
+  std::vector<std::string> words;
+  if (args.Has("--watch")) words.push_back("--watch");
+  return RunLiveCommand(live, command, words);
+}
+int RunStatus(const CommandSpec&, Globals& globals, const Parsed& args) {
+  return RunLive("status", globals, args);
+}
+int RunMetrics(const CommandSpec&, Globals& globals, const Parsed& args) {
+  return RunLive("metrics", globals, args);
+}
+
+// The dispatch table.
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> commands = {
       {"status",
@@ -30,7 +44,7 @@ const std::vector<CommandSpec>& Commands() {
        {{"--watch", nullptr, false, false}},
        0,
        0,
-       nullptr},
+       RunStatus},
       {"metrics",
        "",
        "The running daemon's counters and gauges (Prometheus text).",
@@ -38,7 +52,7 @@ const std::vector<CommandSpec>& Commands() {
        {},
        0,
        0,
-       nullptr},
+       RunMetrics},
       {"tail",
        "[-n N] [--sensor GLOB] [--follow] [--json]",
        "The last N events of buffer.db (readings and alerts).",

@@ -121,6 +121,14 @@ class RingImpl final : public Ring {
     }
     s.dropped = dropped_.load();
     s.corrupt_rows = corrupt_rows_->load();
+    if (writer_exited_.load()) {
+      s.writer_idle_us = -1;
+    } else {
+      auto idle = SteadyClock::now().time_since_epoch().count() - heartbeat_.load();
+      s.writer_idle_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             SteadyClock::duration(std::max<SteadyClock::rep>(0, idle)))
+                             .count();
+    }
     for (size_t i = 0; i < s.upstreams.size() && i < acked_.size(); ++i) {
       s.upstreams[i].acked_seq = acked_[i].load();
     }
@@ -172,6 +180,9 @@ class RingImpl final : public Ring {
     s.full_events = ws.full_events;
     s.corrupt_recoveries = ws.corrupt_recoveries;
     s.failed_events = ws.failed_events;
+    s.committed_events = ws.committed_events;
+    s.committed_bytes = ws.committed_bytes;
+    s.last_commit_us = ws.last_commit_wall_us;
     s.upstreams.resize(options_.upstreams.size());
     for (size_t i = 0; i < s.upstreams.size(); ++i) {
       s.upstreams[i].name = options_.upstreams[i];
@@ -186,6 +197,7 @@ class RingImpl final : public Ring {
     auto last_cursor_save = SteadyClock::now();
     const auto interval = std::chrono::microseconds(options_.commit_interval_us);
     for (;;) {
+      heartbeat_.store(SteadyClock::now().time_since_epoch().count());
       bool stop = false;
       {
         std::unique_lock<std::mutex> lk(mu_);
@@ -227,6 +239,7 @@ class RingImpl final : public Ring {
         if (queue_.empty()) break;
       }
     }
+    writer_exited_.store(true);
   }
 
   const RingOptions options_;
@@ -248,6 +261,9 @@ class RingImpl final : public Ring {
 
   std::vector<std::atomic<uint64_t>> acked_;
   std::atomic<uint64_t> dropped_{0};
+  // Writer loop passes (SteadyClock ticks) and its end, for writer_idle_us.
+  std::atomic<SteadyClock::rep> heartbeat_{SteadyClock::now().time_since_epoch().count()};
+  std::atomic<bool> writer_exited_{false};
   std::shared_ptr<std::atomic<uint64_t>> corrupt_rows_;
 
   mutable std::mutex stats_mu_;

@@ -79,6 +79,13 @@ struct RingStats {
   uint64_t failed_events = 0;      // queued events lost to failed commits
                                    // (e.g. a full disk with nothing left
                                    // to evict)
+  uint64_t committed_events = 0;   // events committed by this process
+  uint64_t committed_bytes = 0;    // their accounted bytes
+  int64_t last_commit_us = 0;      // wall time of the last commit (0: none yet)
+  // How long ago (monotonic) the writer thread last went round its loop; it
+  // does at least once a second while it runs, so a large value means a
+  // commit is stuck (the watchdog's health check). -1 once stopped.
+  int64_t writer_idle_us = 0;
   std::vector<UpstreamCursorStats> upstreams;
 };
 

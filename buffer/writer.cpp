@@ -257,6 +257,11 @@ Status Writer::CommitChunk(std::vector<Record>* batch, const std::vector<uint64_
     s = TryCommit(batch, acked);
     if (s.ok()) {
       ++state_.commits;
+      state_.committed_events += batch->size();
+      for (const Record& r : *batch) {
+        state_.committed_bytes += r.body.size() + r.sensor.size() + kRowOverhead;
+      }
+      state_.last_commit_wall_us = clock_.NowWallUs();
       WatchSpace();
       return s;
     }

@@ -40,6 +40,9 @@ struct WriterState {
   uint64_t commits = 0;
   uint64_t commit_failures = 0;
   uint64_t failed_events = 0;  // queued events dropped by failed commits
+  uint64_t committed_events = 0;  // events committed by this process
+  uint64_t committed_bytes = 0;   // their accounted bytes
+  int64_t last_commit_wall_us = 0;  // wall time of the last successful commit
   std::vector<uint64_t> acked;  // as loaded / last persisted
 };
 

@@ -160,3 +160,38 @@ TEST_CASE("a missing config file is a clear error") {
   REQUIRE_FALSE(c.ok());
   CHECK(c.status().message().find("/nonexistent/sluice.toml: cannot read") == 0);
 }
+
+TEST_CASE("config: agent.metrics_listen", "[config]") {
+  auto parse = [](const std::string& v) {
+    return ParseConfig("[agent]\nid = \"x\"\nmetrics_listen = \"" + v + "\"\n", "t.toml");
+  };
+  auto c = parse("127.0.0.1:9464");
+  REQUIRE(c.ok());
+  CHECK(c->agent.metrics_host == "127.0.0.1");
+  CHECK(c->agent.metrics_port == 9464);
+  CHECK(c->agent.metrics_loopback);
+  c = parse(":9100");
+  REQUIRE(c.ok());
+  CHECK(c->agent.metrics_host == "127.0.0.1");
+  CHECK(c->agent.metrics_port == 9100);
+  c = parse("[::1]:9464");
+  REQUIRE(c.ok());
+  CHECK(c->agent.metrics_host == "::1");
+  CHECK(c->agent.metrics_loopback);
+  c = parse("0.0.0.0:9464");
+  REQUIRE(c.ok());
+  CHECK_FALSE(c->agent.metrics_loopback);
+  c = ParseConfig("[agent]\nid = \"x\"\n", "t.toml");
+  REQUIRE(c.ok());
+  CHECK(c->agent.metrics_listen.empty());
+  CHECK(ErrorOf("[agent]\nid = \"x\"\nmetrics_listen = \"localhost:9464\"\n") ==
+        "t.toml:3:18: [agent]: \"metrics_listen\" \"localhost\" is not a numeric IP address");
+  CHECK(ErrorOf("[agent]\nid = \"x\"\nmetrics_listen = \"127.0.0.1:0\"\n") ==
+        "t.toml:3:18: [agent]: \"metrics_listen\" the port must be a number in 1..65535");
+  CHECK(ErrorOf("[agent]\nid = \"x\"\nmetrics_listen = \"9464\"\n").find(
+            "must look like HOST:PORT") != std::string::npos);
+  CHECK(ErrorOf("[agent]\nid = \"x\"\nmetrics_listen = \"::1:9464\"\n").find(
+            "in brackets") != std::string::npos);
+  CHECK(ErrorOf("[agent]\nid = \"x\"\nmetrics_listen = 9464\n").find(
+            "\"metrics_listen\" must be a string") != std::string::npos);
+}

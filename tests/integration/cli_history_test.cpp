@@ -396,7 +396,7 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
     args.push_back(dir);
     args.insert(args.end(), cmd.begin(), cmd.end());
     CliRun ro = prefix.empty() ? RunCli(args, gw.dir.path())
-                               : RunProgram("/usr/bin/setpriv", args, gw.dir.path());
+                               : RunMeasured("/usr/bin/setpriv", args, gw.dir.path());
     INFO(cmd[0] << ": " << ro.err);
     CHECK(ro.code == 0);
     CHECK(!ro.out.empty());

@@ -31,7 +31,7 @@ struct CliRun {
 // Runs `program ARGS` to completion, stdout and stderr to files (bounded:
 // 120 s, then SIGKILL). Its own fork/exec so that wait4 gives this one
 // process's peak RSS.
-inline CliRun RunProgram(const std::string& program, const std::vector<std::string>& args,
+inline CliRun RunMeasured(const std::string& program, const std::vector<std::string>& args,
                          const std::string& scratch) {
   static int counter = 0;
   const std::string base = scratch + "/cli" + std::to_string(counter++);
@@ -68,9 +68,9 @@ inline CliRun RunProgram(const std::string& program, const std::vector<std::stri
   return r;
 }
 
-// Runs `sluice ARGS` (see RunProgram).
+// Runs `sluice ARGS` (see RunMeasured).
 inline CliRun RunCli(const std::vector<std::string>& args, const std::string& scratch) {
-  return RunProgram(SluicePath(), args, scratch);
+  return RunMeasured(SluicePath(), args, scratch);
 }
 
 inline std::vector<std::string> Lines(const std::string& text) {

@@ -59,12 +59,19 @@ std::string SluicedPath() { return BinDir() + "/sluiced"; }
 
 RunResult RunSluiced(const std::vector<std::string>& args, const std::string& scratch_dir,
                      int64_t timeout_us) {
+  return RunProgram(SluicedPath(), args, scratch_dir, timeout_us);
+}
+
+RunResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                     const std::string& scratch_dir, int64_t timeout_us,
+                     const std::vector<std::string>& env) {
   static int counter = 0;
   const std::string base = scratch_dir + "/run" + std::to_string(counter++);
   Process p;
   Process::Options o;
-  o.argv.push_back(SluicedPath());
+  o.argv.push_back(binary);
   o.argv.insert(o.argv.end(), args.begin(), args.end());
+  o.extra_env = env;
   o.stdout_path = base + ".out";
   o.stderr_path = base + ".err";
   RunResult r;

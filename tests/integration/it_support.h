@@ -54,6 +54,11 @@ RunResult RunSluiced(const std::vector<std::string>& args, const std::string& sc
                      int64_t timeout_us = 20000000);
 
 std::string SluicedPath();
+// Runs `binary` with `args` (and `env`, "KEY=VALUE" each), bounded by
+// timeout_us; stdout and stderr are collected through files in scratch_dir.
+RunResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                     const std::string& scratch_dir, int64_t timeout_us = 20000000,
+                     const std::vector<std::string>& env = {});
 
 // One long-running sluiced; stderr appended to `stderr_path` across runs.
 class Sluiced {

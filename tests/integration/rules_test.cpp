@@ -81,24 +81,8 @@ void Push(const std::string& sock, double value, int n, int64_t* ts) {
 
 // Runs build/bin/sluice (next to sluiced) with `args`.
 RunResult RunSluice(const std::vector<std::string>& args, const std::string& scratch_dir) {
-  static int counter = 0;
-  const std::string base = scratch_dir + "/cli" + std::to_string(counter++);
   std::string bin = SluicedPath();
-  bin = bin.substr(0, bin.find_last_of('/')) + "/sluice";
-  Process p;
-  Process::Options o;
-  o.argv.push_back(bin);
-  o.argv.insert(o.argv.end(), args.begin(), args.end());
-  o.stdout_path = base + ".out";
-  o.stderr_path = base + ".err";
-  RunResult r;
-  if (!p.Start(o)) return r;
-  auto st = p.Wait(20000000);
-  if (st) r.status = *st;
-  else p.Terminate(1000000);
-  r.out = ReadFile(o.stdout_path);
-  r.err = ReadFile(o.stderr_path);
-  return r;
+  return RunProgram(bin.substr(0, bin.find_last_of('/')) + "/sluice", args, scratch_dir);
 }
 
 struct Setup {

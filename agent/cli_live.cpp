@@ -1,0 +1,138 @@
+// `sluice status [--json] [--watch]` and `sluice metrics`.
+#include "agent/cli_live.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "agent/config.h"
+#include "agent/control_client.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/sluice/sluice.toml";
+constexpr const char* kDefaultSocket = "/run/sluice/control.sock";
+
+constexpr const char* kStatusUsage =
+    "usage: sluice [--config FILE | --socket PATH] status [--json] [--watch]\n"
+    "  what sluiced is doing: agent, sensors, buffer, upstreams, rules, active alerts\n"
+    "  --json    every field, one JSON document (with --watch: one per line)\n"
+    "  --watch   redraw once a second (progress bars and ETA on a terminal); Ctrl-C ends\n";
+constexpr const char* kMetricsUsage =
+    "usage: sluice [--config FILE | --socket PATH] metrics\n"
+    "  counters and gauges of the running sluiced, Prometheus text format 0.0.4\n";
+
+volatile sig_atomic_t g_interrupted = 0;
+void OnInterrupt(int) { g_interrupted = 1; }
+
+int Usage(const char* usage, const std::string& why) {
+  std::fprintf(stderr, "sluice: %s\n%s", why.c_str(), usage);
+  return 2;
+}
+
+// The control socket: --socket, else the config's agent.control_socket
+// (the default config if it exists), else the default path.
+bool ResolveSocket(const LiveCli& cli, std::string* path) {
+  if (!cli.socket_path.empty()) {
+    *path = cli.socket_path;
+    return true;
+  }
+  struct stat st;
+  if (!cli.config_given && ::stat(kDefaultConfig, &st) != 0) {
+    *path = kDefaultSocket;
+    return true;
+  }
+  auto cfg = LoadConfig(cli.config_given ? cli.config_path : kDefaultConfig);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
+    return false;
+  }
+  *path = cfg->agent.control_socket;
+  return true;
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "sluice: %s\n", s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// One status: --json prints the daemon's response line as it came.
+int StatusOnce(const std::string& socket, bool json, std::map<std::string, double>* peaks,
+               bool progress, bool clear) {
+  std::string raw;
+  auto r = ControlCall(socket, "{\"cmd\":\"status\"}", 5000000, &raw);
+  if (!r.ok()) return Fail(r.status());
+  std::string text;
+  if (json) {
+    text = raw + "\n";
+  } else {
+    text = RenderStatus(*r, progress, peaks);
+  }
+  if (clear) text = "\x1b[H\x1b[2J" + text;
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int RunLiveCommand(const LiveCli& cli, const std::string& command,
+                   const std::vector<std::string>& args) {
+  const bool status = command == "status";
+  const char* usage = status ? kStatusUsage : kMetricsUsage;
+  bool json = cli.json, watch = false;
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (a == "--json")
+      json = true;
+    else if (status && a == "--watch")
+      watch = true;
+    else
+      return Usage(
+          usage,
+          (a.empty() || a[0] != '-' ? "unexpected argument \"" : "unknown option \"") + a + "\"");
+  }
+  std::string socket;
+  if (!ResolveSocket(cli, &socket)) return 2;
+
+  if (!status) {
+    auto r = ControlCall(socket, "{\"cmd\":\"metrics\"}");
+    if (!r.ok()) return Fail(r.status());
+    const JsonValue* text = r->Find("text");
+    std::string body = text ? text->AsString() : std::string();
+    std::fwrite(body.data(), 1, body.size(), stdout);
+    return 0;
+  }
+  std::map<std::string, double> peaks;
+  if (!watch) return StatusOnce(socket, json, &peaks, false, false);
+
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  auto next = std::chrono::steady_clock::now();
+  bool first = true;
+  while (!g_interrupted) {
+    if (!first && !tty && !json) std::fputs("\n", stdout);
+    int rc = StatusOnce(socket, json, &peaks, tty && !json, tty && !json);
+    if (rc != 0) return rc;
+    first = false;
+    next += std::chrono::seconds(1);
+    while (!g_interrupted && std::chrono::steady_clock::now() < next) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return 0;
+}
+
+}  // namespace sluice
