@@ -14,6 +14,7 @@
 #include "agent/cli_commands.h"
 #include "agent/cli_format.h"
 #include "agent/history.h"
+#include "buffer/store.h"
 #include "common/json.h"
 #include "common/units.h"
 

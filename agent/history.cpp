@@ -14,34 +14,7 @@ namespace {
 
 std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
 
-// A path as a file: URI path (RFC 3986: %, ? and # escaped).
-std::string UriPath(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '%' || c == '?' || c == '#') {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
-      out += buf;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 }  // namespace
-
-Status OpenReadOnlyDb(const std::string& path, sql::Db* db) {
-  Status s = db->Open(path, SQLITE_OPEN_READONLY);
-  if (s.ok()) s = ConfigureReader(db->get());
-  if (s.ok()) s = sql::Exec(db->get(), "SELECT count(*) FROM sqlite_master");
-  if (s.ok()) return s;
-  struct stat st;
-  if (::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > 0) return s;
-  SLUICE_RETURN_IF_ERROR(
-      db->Open("file:" + UriPath(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
-  return ConfigureReader(db->get());
-}
 
 StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(const std::string& data_dir,
                                                      const HistoryFilter& filter) {

@@ -77,12 +77,6 @@ class HistoryDb {
   HistoryFilter filter_;
 };
 
-// Opens buffer.db at `path` for reading only (SQLITE_OPEN_READONLY,
-// query_only): a running daemon's WAL is honoured. When the file has no WAL
-// and SQLite cannot create the -shm a WAL reader needs (a data dir this user
-// may read but not write, daemon stopped), the file alone is the database
-// and it is opened immutable instead.
-Status OpenReadOnlyDb(const std::string& path, sql::Db* db);
 
 // Decodes a stored alert row; false for readings and corrupt bodies.
 bool DecodeStoredAlert(const StoredEvent& e, Alert* out);

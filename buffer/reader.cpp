@@ -17,9 +17,13 @@ ReaderImpl::~ReaderImpl() {
   if (!s.ok()) LogError("buffer", "closing a reader: " + s.ToString());
 }
 
-Status ReaderImpl::Init(const std::string& path) {
-  SLUICE_RETURN_IF_ERROR(db_.Open(path, SQLITE_OPEN_READONLY));
-  SLUICE_RETURN_IF_ERROR(ConfigureReader(db_.get()));
+Status ReaderImpl::Init(const std::string& path, bool allow_immutable) {
+  if (allow_immutable) {
+    SLUICE_RETURN_IF_ERROR(OpenReadOnlyDb(path, &db_));
+  } else {
+    SLUICE_RETURN_IF_ERROR(db_.Open(path, SQLITE_OPEN_READONLY));
+    SLUICE_RETURN_IF_ERROR(ConfigureReader(db_.get()));
+  }
   return read_.Prepare(db_.get(),
                        "SELECT seq, ts_us, kind, sensor, body FROM events "
                        "WHERE seq > ?1 ORDER BY seq");
@@ -73,7 +77,7 @@ StatusOr<std::unique_ptr<RingReader>> RingReader::Open(
   if (::stat(path.c_str(), &st) != 0) return Status(StatusCode::kNotFound, path);
   auto r = std::make_unique<ReaderImpl>(
       std::make_shared<std::atomic<uint64_t>>(0));
-  SLUICE_RETURN_IF_ERROR(r->Init(path));
+  SLUICE_RETURN_IF_ERROR(r->Init(path, /*allow_immutable=*/true));
   return std::unique_ptr<RingReader>(std::move(r));
 }
 

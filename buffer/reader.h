@@ -20,7 +20,10 @@ class ReaderImpl final : public RingReader {
   explicit ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows);
   ~ReaderImpl() override;
 
-  Status Init(const std::string& db_path);
+  // Opens the read connection. `allow_immutable` (the CLI's readers): fall
+  // back to an immutable open when the data dir is not writable and there
+  // is no WAL (OpenReadOnlyDb); the daemon's own readers never do.
+  Status Init(const std::string& db_path, bool allow_immutable);
   Status ReadAfter(uint64_t after_seq, size_t max_events,
                    std::vector<StoredEvent>* out) override;
 

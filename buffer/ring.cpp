@@ -109,7 +109,7 @@ class RingImpl final : public Ring {
 
   StatusOr<std::unique_ptr<RingReader>> NewReader() override {
     auto r = std::make_unique<ReaderImpl>(corrupt_rows_);
-    SLUICE_RETURN_IF_ERROR(r->Init(DbPath(options_.data_dir)));
+    SLUICE_RETURN_IF_ERROR(r->Init(DbPath(options_.data_dir), /*allow_immutable=*/false));
     return std::unique_ptr<RingReader>(std::move(r));
   }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <vector>
@@ -159,6 +160,37 @@ Status ConfigureWriter(sqlite3* db, Durability durability,
 Status ConfigureReader(sqlite3* db) {
   sqlite3_busy_timeout(db, 5000);
   return sql::Exec(db, "PRAGMA query_only=1;PRAGMA cache_size=-512;");
+}
+
+namespace {
+
+// A path as a file: URI path (RFC 3986: %, ? and # escaped).
+std::string UriPath(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status OpenReadOnlyDb(const std::string& path, sql::Db* db) {
+  Status s = db->Open(path, SQLITE_OPEN_READONLY);
+  if (s.ok()) s = ConfigureReader(db->get());
+  if (s.ok()) s = sql::Exec(db->get(), "SELECT count(*) FROM sqlite_master");
+  if (s.ok()) return s;
+  struct stat st;
+  if (::stat((path + "-wal").c_str(), &st) == 0 && st.st_size > 0) return s;
+  SLUICE_RETURN_IF_ERROR(
+      db->Open("file:" + UriPath(path) + "?immutable=1", SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
+  return ConfigureReader(db->get());
 }
 
 Status QuickCheck(sqlite3* db, Clock& clock, int64_t budget_us,

@@ -63,6 +63,12 @@ Status ConfigureWriter(sqlite3* db, Durability durability, uint64_t cap_bytes);
 // Read-only connection settings for readers.
 Status ConfigureReader(sqlite3* db);
 
+// Opens `path` read-only and configured as a reader (ConfigureReader). When
+// that fails because SQLite cannot create the -shm a WAL reader needs (a data
+// dir this user may read but not write, daemon stopped, no WAL), the file
+// alone is the database and it is opened immutable instead.
+Status OpenReadOnlyDb(const std::string& path, sql::Db* db);
+
 // PRAGMA quick_check, interrupted after budget_us (*completed = false,
 // result Ok). kCorruption if it reports a problem.
 Status QuickCheck(sqlite3* db, Clock& clock, int64_t budget_us,

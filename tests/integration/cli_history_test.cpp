@@ -389,8 +389,12 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
     REQUIRE(chmod((dir + "/buffer.db").c_str(), 0644) == 0);
   }
   REQUIRE(chmod(dir.c_str(), 0555) == 0);
+  const std::string rules = gw.dir.Join("ro-rules.toml");
+  WriteFile(rules, kHotRule);
+  REQUIRE(chmod(rules.c_str(), 0644) == 0);
   for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
-           {"tail", "-n", "3"}, {"export"}, {"alerts"}, {"buffer", "check"}, {"buffer", "stats"}}) {
+           {"tail", "-n", "3"}, {"export"}, {"alerts"}, {"buffer", "check"}, {"buffer", "stats"},
+           {"rules", "backtest", rules}}) {
     std::vector<std::string> args = prefix;
     args.push_back("--data-dir");
     args.push_back(dir);
