@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 namespace sluice {
 namespace testing {
@@ -57,13 +58,22 @@ std::string PushSensor(const std::string& name, const std::string& listen) {
 
 std::string SluicedPath() { return BinDir() + "/sluiced"; }
 
+std::vector<std::string> SluicedArgv() {
+  std::vector<std::string> argv;
+  const char* emulator = getenv("SLUICE_EMULATOR");
+  std::istringstream words(emulator ? emulator : "");
+  for (std::string w; words >> w;) argv.push_back(w);
+  argv.push_back(SluicedPath());
+  return argv;
+}
+
 RunResult RunSluiced(const std::vector<std::string>& args, const std::string& scratch_dir,
                      int64_t timeout_us) {
   static int counter = 0;
   const std::string base = scratch_dir + "/run" + std::to_string(counter++);
   Process p;
   Process::Options o;
-  o.argv.push_back(SluicedPath());
+  o.argv = SluicedArgv();
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.stdout_path = base + ".out";
   o.stderr_path = base + ".err";
@@ -80,7 +90,8 @@ RunResult RunSluiced(const std::vector<std::string>& args, const std::string& sc
 bool Sluiced::Start(std::string* error) {
   log_offset_ = ReadFile(stderr_path_).size();
   Process::Options o;
-  o.argv = {SluicedPath(), "--config", config_path_};
+  o.argv = SluicedArgv();
+  o.argv.insert(o.argv.end(), {"--config", config_path_});
   o.stderr_path = stderr_path_;
   o.stdout_path = stderr_path_;
   if (!process_.Start(o, error)) return false;

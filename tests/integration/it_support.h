@@ -54,6 +54,9 @@ RunResult RunSluiced(const std::vector<std::string>& args, const std::string& sc
                      int64_t timeout_us = 20000000);
 
 std::string SluicedPath();
+// The command line that runs sluiced: SLUICE_EMULATOR's words (a cross
+// build's "qemu-aarch64 -L /", set by CTest), then SluicedPath().
+std::vector<std::string> SluicedArgv();
 
 // One long-running sluiced; stderr appended to `stderr_path` across runs.
 class Sluiced {
