@@ -1,5 +1,5 @@
 // `sluice rules check|list|backtest` (CONTRACT.md "sluice (CLI)").
-#include "agent/cli_rules.h"
+#include "agent/cli_commands.h"
 
 #include <cinttypes>
 #include <cstdio>
@@ -18,23 +18,7 @@
 namespace sluice {
 namespace {
 
-constexpr const char* kRulesUsage =
-    "usage: sluice [--config FILE | --data-dir DIR] rules COMMAND\n"
-    "  rules check FILE...        validate rule files: \"ok\" (exit 0) or the errors\n"
-    "                             FILE:LINE:COL: ... (exit 2)\n"
-    "  rules list [--json]        the rules of the config's rules.files\n"
-    "  rules backtest FILE... [--since D] [--json]\n"
-    "                             run the rules over the readings stored in buffer.db\n"
-    "                             (read-only, daemon running or not) and print each\n"
-    "                             firing and resolved: time, rule, state, value\n";
-
-int Usage(const std::string& why) {
-  std::fprintf(stderr, "sluice: %s\n%s", why.c_str(), kRulesUsage);
-  return 2;
-}
-
 int Check(const std::vector<std::string>& files) {
-  if (files.empty()) return Usage("rules check: no FILE");
   auto set = rules::LoadRuleFiles(files);
   if (!set.ok()) {
     std::fprintf(stderr, "%s\n", set.status().message().c_str());
@@ -44,7 +28,7 @@ int Check(const std::vector<std::string>& files) {
   return 0;
 }
 
-int List(const RulesCli& cli) {
+int List(const cli::Globals& cli) {
   auto cfg = LoadConfig(cli.config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
@@ -87,8 +71,7 @@ void PrintAlert(const Alert& a, bool json) {
   }
 }
 
-int Backtest(const RulesCli& cli, const std::vector<std::string>& files, int64_t since_us) {
-  if (files.empty()) return Usage("rules backtest: no FILE");
+int Backtest(const cli::Globals& cli, const std::vector<std::string>& files, int64_t since_us) {
   auto set = rules::LoadRuleFiles(files);
   if (!set.ok()) {
     std::fprintf(stderr, "%s\n", set.status().message().c_str());
@@ -172,44 +155,27 @@ int Backtest(const RulesCli& cli, const std::vector<std::string>& files, int64_t
 
 }  // namespace
 
-int RunRulesCommand(const RulesCli& cli_in, const std::vector<std::string>& args) {
-  if (args.empty()) return Usage("rules: no command");
-  RulesCli cli = cli_in;
-  const std::string& cmd = args[0];
-  std::vector<std::string> files;
-  int64_t since_us = 0;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kRulesUsage, stdout);
-      return 0;
-    } else if (a == "--json") {
-      cli.json = true;
-    } else if ((a == "--data-dir" || a == "--config") && i + 1 < args.size()) {
-      (a == "--config" ? cli.config_path : cli.data_dir) = args[++i];
-      if (a == "--config") cli.config_given = true;
-    } else if (a == "--since" && cmd == "backtest") {
-      if (i + 1 >= args.size()) return Usage("--since needs a duration");
-      auto d = ParseDuration(args[++i]);
-      if (!d.ok() || *d <= 0) return Usage("--since: bad duration \"" + args[i] + "\"");
-      since_us = *d;
-    } else if (!a.empty() && a[0] == '-') {
-      return Usage("rules " + cmd + ": unknown option \"" + a + "\"");
-    } else {
-      files.push_back(a);
-    }
-  }
-  if (cmd == "check") return Check(files);
-  if (cmd == "list") {
-    if (!files.empty()) return Usage("rules list takes no FILE");
-    return List(cli);
-  }
-  if (cmd == "backtest") return Backtest(cli, files, since_us);
-  if (cmd == "--help" || cmd == "-h") {
-    std::fputs(kRulesUsage, stdout);
-    return 0;
-  }
-  return Usage("unknown command \"rules " + cmd + "\"");
+namespace cli {
+
+int RunRulesCheck(const CommandSpec&, Globals&, const Parsed& args) {
+  return Check(args.positional);
 }
 
+int RunRulesList(const CommandSpec&, Globals& globals, const Parsed&) {
+  return List(globals);
+}
+
+int RunRulesBacktest(const CommandSpec& spec, Globals& globals, const Parsed& args) {
+  int64_t since_us = 0;
+  if (args.Has("--since")) {
+    auto d = ParseDuration(args.Get("--since"));
+    if (!d.ok() || *d <= 0) {
+      return UsageError(spec, "--since: bad duration \"" + args.Get("--since") + "\"");
+    }
+    since_us = *d;
+  }
+  return Backtest(globals, args.positional, since_us);
+}
+
+}  // namespace cli
 }  // namespace sluice

@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
+#include "agent/ring_sink.h"
 #include "agent/rules_runner.h"
 #include "agent/uplink.h"
 #include "buffer/codec.h"
@@ -13,25 +15,6 @@
 #include "common/units.h"
 
 namespace sluice {
-
-// Readings from drivers into the ring: encoded on the caller's thread,
-// queued for the writer's next group commit. Thread-safe.
-class RingSink final : public ReadingSink {
- public:
-  explicit RingSink(Ring& ring) : ring_(ring) {}
-  Status Submit(Reading reading, int64_t timeout_us) override {
-    Record rec;
-    rec.kind = static_cast<int>(EventKind::kReading);
-    rec.priority = kReadingPriority;
-    rec.ts_us = reading.ts_us;
-    rec.body = EncodeReading(reading);
-    rec.sensor = std::move(reading.sensor);
-    return ring_.Append(std::move(rec), timeout_us);
-  }
-
- private:
-  Ring& ring_;
-};
 
 namespace {
 
@@ -55,6 +38,10 @@ Daemon::~Daemon() { Shutdown(); }
 StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), clock));
   DriverContext ctx{clock};
+  // Test-only: integration tests point the file-based drivers at a fake /sys.
+  if (const char* root = std::getenv("SLUICE_SYSFS_ROOT"); root != nullptr && *root != '\0') {
+    ctx.sysfs_root = root;
+  }
   std::string errors;
   for (const SensorConfig& sc : d->config_.sensors) {
     SensorSpec spec;

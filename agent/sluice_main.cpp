@@ -1,249 +1,265 @@
-// sluice: the operator's command-line tool. History commands read
-// buffer.db read-only and work whether or not the daemon runs.
-//
-// Implemented so far: `buffer stats`, `rules check|list|backtest`
-// (agent/cli_rules.cpp). The live commands (status, tail, alerts, export,
-// metrics) land with the CLI issue.
-#include <sqlite3.h>
-#include <sys/stat.h>
-
-#include <algorithm>
-#include <cerrno>
+// sluice: the operator's command-line tool (CONTRACT.md "sluice (CLI)").
+// One table of commands; each entry names its options, its help text and
+// the function that runs it (agent/cli_commands.h). History commands read
+// buffer.db read-only and work whether or not the daemon runs; live
+// commands (status, metrics) ask the daemon over its control socket.
 #include <cstdio>
-#include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
-#include "agent/cli_rules.h"
-#include "agent/config.h"
-#include "common/json.h"
-#include "common/units.h"
+#include "agent/cli.h"
+#include "agent/cli_commands.h"
 
+namespace sluice {
+namespace cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: sluice [--config FILE | --data-dir DIR] COMMAND [--json]\n"
-    "commands:\n"
-    "  buffer stats   events, bytes, seq range, evictions and upstream cursors\n"
-    "                 of buffer.db (read-only; works with the daemon stopped)\n"
-    "  rules check FILE...                    validate rule files\n"
-    "  rules list                             the rules of the config's rules.files\n"
-    "  rules backtest FILE... [--since D]     run rules over buffer.db's readings\n"
-    "                 (`sluice rules --help` for details)\n";
+constexpr OptionSpec kSince{"--since", nullptr, true, false};
+constexpr OptionSpec kUntil{"--until", nullptr, true, false};
+constexpr OptionSpec kSensor{"--sensor", nullptr, true, true};
 
-int UsageError(const std::string& why) {
-  std::fprintf(stderr, "sluice: %s\n%s", why.c_str(), kUsage);
-  return 2;
-}
-
-std::string TimeOrDash(int64_t ts_us) {
-  return ts_us == 0 ? "-" : sluice::FormatUtc(ts_us, false);
-}
-
-struct Cursor {
-  std::string upstream;
-  int64_t acked_seq = 0;
-  int64_t evicted_unsent = 0;
-};
-
-struct BufferStats {
-  std::string path;
-  int64_t file_bytes = 0;
-  int64_t wal_bytes = 0;
-  int64_t schema_version = 0;
-  int64_t events = 0;
-  int64_t bytes = 0;
-  int64_t first_seq = 0, last_seq = 0;
-  int64_t first_ts = 0, last_ts = 0;
-  int64_t next_seq = 1;
-  std::map<std::string, int64_t> counters;
-  std::vector<Cursor> cursors;
-};
-
-// Runs `sql` and calls `row` for each result row. Returns false (with
-// *error) on failure.
-template <typename Fn>
-bool Query(sqlite3* db, const char* sql, std::string* error, Fn row) {
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-    *error = sqlite3_errmsg(db);
-    return false;
-  }
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
-  bool ok = rc == SQLITE_DONE;
-  if (!ok) *error = sqlite3_errmsg(db);
-  sqlite3_finalize(st);
-  return ok;
-}
-
-int64_t FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
-}
-
-bool ReadStats(const std::string& data_dir, BufferStats* s, std::string* error) {
-  s->path = data_dir + "/buffer.db";
-  struct stat st;
-  if (stat(s->path.c_str(), &st) != 0) {
-    *error = s->path + ": " + std::strerror(errno);
-    return false;
-  }
-  s->file_bytes = st.st_size;
-  s->wal_bytes = FileSize(s->path + "-wal");
-  sqlite3* db = nullptr;
-  // Read-only, but not immutable: a running daemon's WAL is honoured.
-  int rc = sqlite3_open_v2(s->path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  if (rc != SQLITE_OK) {
-    *error = s->path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
-    return false;
-  }
-  sqlite3_busy_timeout(db, 2000);
-  bool ok =
-      Query(db, "PRAGMA user_version", error,
-            [&](sqlite3_stmt* q) { s->schema_version = sqlite3_column_int64(q, 0); }) &&
-      Query(db, "BEGIN", error, [](sqlite3_stmt*) {}) &&
-      Query(db, "SELECT key, value FROM meta", error,
-            [&](sqlite3_stmt* q) {
-              std::string k = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
-              int64_t v = sqlite3_column_int64(q, 1);
-              if (k == "row_count") s->events = v;
-              else if (k == "row_bytes") s->bytes = v;
-              else if (k == "next_seq") s->next_seq = v;
-            }) &&
-      Query(db, "SELECT min(seq), max(seq) FROM events", error,
-            [&](sqlite3_stmt* q) {
-              s->first_seq = sqlite3_column_int64(q, 0);
-              s->last_seq = sqlite3_column_int64(q, 1);
-            }) &&
-      Query(db, "SELECT (SELECT ts_us FROM events ORDER BY seq LIMIT 1),"
-                " (SELECT ts_us FROM events ORDER BY seq DESC LIMIT 1)",
-            error,
-            [&](sqlite3_stmt* q) {
-              s->first_ts = sqlite3_column_int64(q, 0);
-              s->last_ts = sqlite3_column_int64(q, 1);
-            }) &&
-      Query(db, "SELECT name, value FROM counters", error,
-            [&](sqlite3_stmt* q) {
-              s->counters[reinterpret_cast<const char*>(sqlite3_column_text(q, 0))] =
-                  sqlite3_column_int64(q, 1);
-            }) &&
-      Query(db, "SELECT upstream, acked_seq, evicted_unsent FROM cursors ORDER BY upstream",
-            error, [&](sqlite3_stmt* q) {
-              s->cursors.push_back({reinterpret_cast<const char*>(sqlite3_column_text(q, 0)),
-                                    sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2)});
-            });
-  if (!ok) *error = s->path + ": " + *error;
-  sqlite3_close(db);
-  return ok;
-}
-
-void PrintStats(const BufferStats& s, bool json) {
-  // The last committed seq is next_seq - 1 even when eviction emptied the ring.
-  int64_t last_committed = s.next_seq - 1;
-  auto counter = [&](const char* name) {
-    auto it = s.counters.find(name);
-    return it == s.counters.end() ? int64_t{0} : it->second;
+// The dispatch table. Live commands whose `run` is nullptr are not built
+// into this binary yet.
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> commands = {
+      {"status",
+       "[--watch] [--json]",
+       "The running daemon: sensors, buffer, upstreams, alerts.",
+       "  Asks sluiced over its control socket (--socket, or the config's\n"
+       "  agent.control_socket); exit 1 when the daemon is not running.\n",
+       {{"--watch", nullptr, false, false}},
+       0,
+       0,
+       nullptr},
+      {"metrics",
+       "",
+       "The running daemon's counters and gauges (Prometheus text).",
+       "  Asks sluiced over its control socket; exit 1 when it is not running.\n",
+       {},
+       0,
+       0,
+       nullptr},
+      {"tail",
+       "[-n N] [--sensor GLOB] [--follow] [--json]",
+       "The last N events of buffer.db (readings and alerts).",
+       "  -n N             how many (default 10; 0 with --follow: only new ones)\n"
+       "  --sensor GLOB    only readings of matching sensors (* ? [..]; repeatable)\n"
+       "  --follow, -f     keep printing events as the daemon commits them\n"
+       "                   (polls every 200 ms; Ctrl-C ends it, exit 0)\n"
+       "  --json           JSON lines with the uplink payload's fields\n"
+       "  Lines: TIME  seq SEQ  SENSOR  VALUE UNIT, or TIME  seq SEQ  ALERT RULE\n"
+       "  STATE SEVERITY value V  MESSAGE.\n",
+       {{"-n", "--lines", true, false}, kSensor, {"--follow", "-f", false, false}},
+       0,
+       0,
+       RunTail},
+      {"alerts",
+       "[--active] [--since D] [--until D] [--json]",
+       "Alert events (firing, resolved) stored in buffer.db.",
+       "  --active         only rules whose latest stored state is firing\n"
+       "  --since D        alerts at or after D; --until D: before D\n"
+       "                   (D: 30m, 2h, 7d back from now, or 2026-11-25T16:00:00Z)\n"
+       "  --json           JSON lines with the uplink alert payload's fields\n",
+       {{"--active", nullptr, false, false}, kSince, kUntil},
+       0,
+       0,
+       RunAlerts},
+      {"export",
+       "[--since D] [--until D] [--sensor GLOB] [--format csv|jsonl]",
+       "Stream buffer.db's events to stdout as CSV or JSON lines.",
+       "  --format csv     (default) header seq,time,ts_us,kind,sensor,value,unit,quality,\n"
+       "                   rule,state,severity,message,labels; RFC 4180 quoting\n"
+       "  --format jsonl   one uplink JSON document per line (also: --json)\n"
+       "  --since D        events at or after D; --until D: before D\n"
+       "  --sensor GLOB    only readings of matching sensors (* ? [..]; repeatable)\n"
+       "  D: a duration back from now (30s, 10m, 2h, 7d) or an RFC 3339 time\n"
+       "  (2026-11-25T16:00:00Z, 2026-11-25T17:00:00.5+01:00), compared with the\n"
+       "  events' own timestamps.\n"
+       "  Events committed after the export started are left out. Progress goes to\n"
+       "  stderr when it is a terminal. Ctrl-C stops it (exit 130).\n",
+       {kSince, kUntil, kSensor, {"--format", nullptr, true, false}},
+       0,
+       0,
+       RunExport},
+      {"buffer stats",
+       "[--json]",
+       "Events, bytes, seq range, evictions, upstream cursors.",
+       "  Reads buffer.db read-only; exit 1 when it cannot be read.\n",
+       {},
+       0,
+       0,
+       RunBufferStats},
+      {"buffer check",
+       "[--quick] [--json]",
+       "Read-only integrity check of buffer.db (exit 1 on problems).",
+       "  Checks SQLite's integrity_check (--quick: quick_check), the schema version,\n"
+       "  the ring's accounting, every event body, seq continuity, upstream cursors\n"
+       "  and the buffer.seq reservation. Changes nothing, quarantines nothing.\n",
+       {{"--quick", nullptr, false, false}},
+       0,
+       0,
+       RunBufferCheck},
+      {"rules check",
+       "FILE...",
+       "Validate rule files: ok, or FILE:LINE:COL: errors (exit 2).",
+       "",
+       {},
+       1,
+       SIZE_MAX,
+       RunRulesCheck},
+      {"rules list",
+       "[--json]",
+       "The rules of the config's rules.files.",
+       "",
+       {},
+       0,
+       0,
+       RunRulesList},
+      {"rules backtest",
+       "FILE... [--since D] [--json]",
+       "Run rule files over the readings stored in buffer.db.",
+       "  Prints each firing and resolved: time, rule, state, value, message.\n"
+       "  --since D        only readings of the last D (a duration)\n",
+       {kSince},
+       1,
+       SIZE_MAX,
+       RunRulesBacktest},
   };
-  if (json) {
-    std::printf("{\"path\":%s,\"schema_version\":%lld,\"file_bytes\":%lld,\"wal_bytes\":%lld,"
-                "\"events\":%lld,\"bytes\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
-                "\"last_committed_seq\":%lld,\"first_ts_us\":%lld,\"last_ts_us\":%lld,"
-                "\"evicted_total\":%lld,\"evicted_full\":%lld,\"full_events\":%lld,"
-                "\"corrupt_recoveries\":%lld,\"upstreams\":[",
-                sluice::JsonString(s.path).c_str(), (long long)s.schema_version, (long long)s.file_bytes,
-                (long long)s.wal_bytes, (long long)s.events, (long long)s.bytes,
-                (long long)s.first_seq, (long long)s.last_seq, (long long)last_committed,
-                (long long)s.first_ts, (long long)s.last_ts, (long long)counter("evicted_total"),
-                (long long)counter("evicted_full"), (long long)counter("full_events"),
-                (long long)counter("corrupt_recoveries"));
-    for (size_t i = 0; i < s.cursors.size(); ++i) {
-      const Cursor& c = s.cursors[i];
-      std::printf("%s{\"name\":%s,\"acked_seq\":%lld,\"backlog\":%lld,\"evicted_unsent\":%lld}",
-                  i ? "," : "", sluice::JsonString(c.upstream).c_str(), (long long)c.acked_seq,
-                  (long long)std::max<int64_t>(0, last_committed - c.acked_seq),
-                  (long long)c.evicted_unsent);
+  return commands;
+}
+
+void PrintMainHelp(FILE* out) {
+  std::fprintf(out,
+               "usage: sluice [--config FILE | --socket PATH | --data-dir DIR] COMMAND "
+               "[OPTIONS] [--json]\n\ncommands:\n");
+  for (const CommandSpec& c : Commands()) {
+    std::fprintf(out, "  %-15s %s\n", c.name, c.summary);
+  }
+  std::fprintf(out,
+               "\n  --config FILE    sluiced's config (default %s)\n"
+               "  --data-dir DIR   where buffer.db is (default: the config's agent.data_dir)\n"
+               "  --socket PATH    the daemon's control socket (default: the config's)\n"
+               "  --json           JSON output (JSON lines for streams)\n"
+               "  --version, --help; `sluice COMMAND --help` for a command's options.\n"
+               "Exit status: 0 ok, 1 failure (daemon not running, buffer.db unreadable,\n"
+               "check failed), 2 bad usage or invalid input.\n",
+               kDefaultConfig);
+}
+
+int MainUsageError(const std::string& why) {
+  std::fprintf(stderr,
+               "sluice: %s\nusage: sluice [--config FILE | --socket PATH | --data-dir DIR] "
+               "COMMAND [OPTIONS]\nTry 'sluice --help'.\n",
+               why.c_str());
+  return kExitUsage;
+}
+
+// The command named by words[0] (and words[1] for groups), or nullptr.
+const CommandSpec* Find(const std::vector<std::string>& words, size_t* used) {
+  for (const CommandSpec& c : Commands()) {
+    std::string name = c.name;
+    size_t space = name.find(' ');
+    if (space == std::string::npos) {
+      if (words[0] == name) return *used = 1, &c;
+    } else if (words.size() > 1 && words[0] == name.substr(0, space) &&
+               words[1] == name.substr(space + 1)) {
+      return *used = 2, &c;
     }
-    std::printf("]}\n");
-    return;
   }
-  std::printf("buffer      %s (schema v%lld)\n", s.path.c_str(), (long long)s.schema_version);
-  std::printf("file        %.1f MiB (+ %.1f MiB WAL)\n", s.file_bytes / 1048576.0,
-              s.wal_bytes / 1048576.0);
-  std::printf("events      %lld (%.1f MiB accounted)\n", (long long)s.events, s.bytes / 1048576.0);
-  std::printf("seq         %lld .. %lld (last committed %lld)\n", (long long)s.first_seq,
-              (long long)s.last_seq, (long long)last_committed);
-  std::printf("time        %s .. %s\n", TimeOrDash(s.first_ts).c_str(), TimeOrDash(s.last_ts).c_str());
-  std::printf("evicted     %lld (%lld for a full disk)\n", (long long)counter("evicted_total"),
-              (long long)counter("evicted_full"));
-  std::printf("full disk   %lld times\n", (long long)counter("full_events"));
-  std::printf("corrupt     %lld databases quarantined\n", (long long)counter("corrupt_recoveries"));
-  for (const Cursor& c : s.cursors) {
-    std::printf("upstream    %-16s acked %lld, backlog %lld, evicted before sending %lld\n",
-                c.upstream.c_str(), (long long)c.acked_seq,
-                (long long)std::max<int64_t>(0, last_committed - c.acked_seq),
-                (long long)c.evicted_unsent);
+  return nullptr;
+}
+
+// `sluice buffer` / `sluice rules --help`: the group's commands.
+int GroupHelp(const std::string& group, bool error, const std::string& why) {
+  FILE* out = error ? stderr : stdout;
+  if (error) std::fprintf(out, "sluice: %s\n", why.c_str());
+  std::fprintf(out, "usage: sluice [GLOBAL OPTIONS] %s COMMAND\n", group.c_str());
+  for (const CommandSpec& c : Commands()) {
+    std::string name = c.name;
+    if (name.rfind(group + " ", 0) == 0) {
+      std::fprintf(out, "  %-15s %s\n    %s\n", name.c_str(), c.synopsis, c.summary);
+    }
   }
+  return error ? kExitUsage : kExitOk;
+}
+
+bool IsGroup(const std::string& word) {
+  for (const CommandSpec& c : Commands()) {
+    if (std::string(c.name).rfind(word + " ", 0) == 0) return true;
+  }
+  return false;
+}
+
+int Main(int argc, char** argv) {
+  Globals globals;
+  std::vector<std::string> words(argv + 1, argv + argc);
+  size_t i = 0;
+  // Global options before the command.
+  for (; i < words.size() && words[i].size() > 1 && words[i][0] == '-'; ++i) {
+    const std::string& a = words[i];
+    if (a == "--help" || a == "-h") {
+      PrintMainHelp(stdout);
+      return kExitOk;
+    }
+    if (a == "--version") {
+      std::printf("sluice %s\n", SLUICE_VERSION);
+      return kExitOk;
+    }
+    if (a == "--json") {
+      globals.json = true;
+      continue;
+    }
+    std::string name = a, value;
+    size_t eq = a.find('=');
+    if (eq != std::string::npos) name = a.substr(0, eq), value = a.substr(eq + 1);
+    if (name != "--config" && name != "--data-dir" && name != "--socket") {
+      return MainUsageError("unknown option \"" + a + "\"");
+    }
+    if (eq == std::string::npos) {
+      if (i + 1 >= words.size()) return MainUsageError(name + " needs a value");
+      value = words[++i];
+    }
+    if (name == "--config") globals.config_path = value, globals.config_given = true;
+    if (name == "--data-dir") globals.data_dir = value;
+    if (name == "--socket") globals.socket = value;
+  }
+  words.erase(words.begin(), words.begin() + static_cast<long>(i));
+  if (words.empty()) return MainUsageError("no command");
+  if (words[0] == "help") {
+    words.erase(words.begin());
+    if (words.empty()) {
+      PrintMainHelp(stdout);
+      return kExitOk;
+    }
+    words.push_back("--help");
+  }
+  size_t used = 0;
+  const CommandSpec* spec = Find(words, &used);
+  if (spec == nullptr) {
+    if (IsGroup(words[0])) {
+      if (words.size() > 1 && (words[1] == "--help" || words[1] == "-h")) {
+        return GroupHelp(words[0], false, "");
+      }
+      return GroupHelp(words[0], true,
+                       words.size() > 1 ? "unknown command \"" + words[0] + " " + words[1] + "\""
+                                        : words[0] + ": which command?");
+    }
+    return MainUsageError("unknown command \"" + words[0] + "\"");
+  }
+  Parsed parsed;
+  int rc = ParseArgs(*spec,
+                     std::vector<std::string>(words.begin() + static_cast<long>(used), words.end()),
+                     &globals, &parsed);
+  if (rc >= 0) return rc;
+  if (spec->run == nullptr) {
+    std::fprintf(stderr, "sluice %s: not available in this build\n", spec->name);
+    return kExitFailure;
+  }
+  return spec->run(*spec, globals, parsed);
 }
 
 }  // namespace
+}  // namespace cli
+}  // namespace sluice
 
-int main(int argc, char** argv) {
-  std::string config_path, data_dir;
-  bool json = false;
-  bool config_given = false;
-  std::vector<std::string> words;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "rules" && words.empty()) {
-      sluice::RulesCli cli;
-      cli.config_path = config_path.empty() ? "/etc/sluice/sluice.toml" : config_path;
-      cli.config_given = config_given;
-      cli.data_dir = data_dir;
-      cli.json = json;
-      return sluice::RunRulesCommand(cli, std::vector<std::string>(argv + i + 1, argv + argc));
-    }
-    if ((a == "--config" || a == "--data-dir" || a == "--socket") && i + 1 < argc) {
-      std::string v = argv[++i];
-      if (a == "--config") config_path = v, config_given = true;
-      else if (a == "--data-dir") data_dir = v;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (a == "--version") {
-      std::printf("sluice %s\n", SLUICE_VERSION);
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      return UsageError("unknown option \"" + a + "\"");
-    } else {
-      words.push_back(a);
-    }
-  }
-  if (words.empty()) return UsageError("no command");
-  if (!(words.size() == 2 && words[0] == "buffer" && words[1] == "stats")) {
-    std::string cmd;
-    for (const auto& w : words) cmd += (cmd.empty() ? "" : " ") + w;
-    return UsageError("unknown command \"" + cmd + "\"");
-  }
-  if (data_dir.empty()) {
-    if (config_path.empty()) config_path = "/etc/sluice/sluice.toml";
-    auto cfg = sluice::LoadConfig(config_path);
-    if (!cfg.ok()) {
-      std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
-      return 2;
-    }
-    data_dir = cfg->agent.data_dir;
-  }
-  BufferStats s;
-  std::string error;
-  if (!ReadStats(data_dir, &s, &error)) {
-    std::fprintf(stderr, "sluice: %s\n", error.c_str());
-    return 1;
-  }
-  PrintStats(s, json);
-  return 0;
-}
+int main(int argc, char** argv) { return sluice::cli::Main(argc, argv); }

@@ -43,6 +43,9 @@ int RunIngest(const Args& args);
 int RunDrain(const Args& args);
 // Readings/s through the rules engine (1, 10, 100 rules); no broker.
 int RunRules(const Args& args);
+// CPU per wall second and sampling lateness of simulated sensors through
+// the Scheduler (1,000 at 1 Hz, 10 at 1 kHz), into a ring and a counting sink.
+int RunSensors(const Args& args);
 
 }  // namespace bench
 }  // namespace sluice

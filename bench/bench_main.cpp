@@ -5,6 +5,7 @@
 //   sluice-bench drain  [--events N] [--runs K] [--bridge-events M]
 //                       [--bridge-autosave S] [--max-inflight W] [--batch B]
 //   sluice-bench rules  [--events N]   (readings through the rules engine)
+//   sluice-bench sensors (simulated sensors through the Scheduler: CPU/s, jitter)
 //   sluice-bench all    [--quick] [...]
 //   --quick: tiny N (the CTest smoke test); --keep: keep temp dirs.
 #include <cstdio>
@@ -20,7 +21,7 @@ namespace {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: sluice-bench ingest|drain|rules|all [--events N] [--runs K] [--quick]\n"
+               "usage: sluice-bench ingest|drain|rules|sensors|all [--events N] [--runs K] [--quick]\n"
                "         [--bridge-events M] [--bridge-autosave S] [--max-inflight W]\n"
                "         [--batch B] [--sub-qos 0|1] [--keep]\n");
   return 2;
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string cmd = argv[1];
   if (cmd == "_publish") return PublishWorkerMain(argc, argv);
-  if (cmd != "ingest" && cmd != "drain" && cmd != "rules" && cmd != "all") return Usage();
+  if (cmd != "ingest" && cmd != "drain" && cmd != "rules" && cmd != "sensors" &&
+      cmd != "all") return Usage();
   Args args;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
   if (cmd == "ingest" || cmd == "all") rc |= RunIngest(args);
   if (cmd == "drain" || cmd == "all") rc |= RunDrain(args);
   if (cmd == "rules" || cmd == "all") rc |= RunRules(args);
+  if (cmd == "sensors" || cmd == "all") rc |= RunSensors(args);
   PrintSummary();
   return rc;
 }

@@ -76,6 +76,11 @@ class Driver {
 
 struct DriverContext {
   Clock& clock;
+  // Where the file-based drivers (sysfs, hwmon, iio, w1) find /sys: their
+  // `root` defaults and the `/sys/...` paths of `sysfs` are taken below
+  // it. Tests point it at a fake tree; sluiced takes it from the
+  // environment variable SLUICE_SYSFS_ROOT (for tests only).
+  std::string sysfs_root = "/sys";
 };
 
 using DriverFactory = std::function<StatusOr<std::unique_ptr<Driver>>(

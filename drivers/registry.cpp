@@ -1,7 +1,14 @@
 #include "drivers/driver.h"
 
+#include "drivers/gpio/gpio.h"
+#include "drivers/i2c/i2c.h"
+#include "drivers/modbus/modbus.h"
+#include "drivers/hwmon.h"
+#include "drivers/iio.h"
 #include "drivers/push.h"
 #include "drivers/simulated.h"
+#include "drivers/sysfs.h"
+#include "drivers/w1.h"
 
 namespace sluice {
 
@@ -10,6 +17,13 @@ DriverRegistry& DriverRegistry::Builtin() {
     auto* r = new DriverRegistry();
     r->Register("simulated", CreateSimulatedDriver);
     r->Register("push", CreatePushDriver);
+    r->Register("modbus", CreateModbusDriver);
+    r->Register("i2c", CreateI2cDriver);
+    r->Register("gpio", CreateGpioDriver);
+    r->Register("sysfs", CreateSysfsDriver);
+    r->Register("hwmon", CreateHwmonDriver);
+    r->Register("iio", CreateIioDriver);
+    r->Register("w1", CreateW1Driver);
     return r;
   }();
   return *registry;

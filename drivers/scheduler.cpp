@@ -12,6 +12,24 @@ namespace {
 
 constexpr int64_t kMaxIdleWaitUs = 1000000;
 
+// Sample() behind a wall: an exception is a failure, never a crash.
+StatusOr<double> CallSample(Driver& driver, int64_t wall_us) {
+  try {
+    return driver.Sample(wall_us);
+  } catch (const std::exception& ex) {
+    return Internal(std::string("driver threw: ") + ex.what());
+  } catch (...) {
+    return Internal("driver threw an unknown exception");
+  }
+}
+
+WorkerPool::Options PoolOptions(const Scheduler::Options& o) {
+  WorkerPool::Options p;
+  p.base = o.pool_base;
+  p.max = o.pool_max;
+  return p;
+}
+
 int BucketOf(int64_t late_us, int buckets) {
   if (late_us <= 0) return 0;
   int b = 64 - __builtin_clzll(static_cast<unsigned long long>(late_us));
@@ -23,7 +41,7 @@ int BucketOf(int64_t late_us, int buckets) {
 Scheduler::Scheduler(Clock& clock, ReadingSink& sink) : Scheduler(clock, sink, Options()) {}
 
 Scheduler::Scheduler(Clock& clock, ReadingSink& sink, Options options)
-    : clock_(clock), sink_(sink), options_(options) {}
+    : clock_(clock), sink_(sink), options_(options), pool_(PoolOptions(options)) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -51,20 +69,40 @@ Status Scheduler::Add(const SensorSpec& spec, Driver& driver) {
     e->status.name = spec.name;
     e->status.driver = spec.driver;
     e->status.interval_us = spec.interval_us;
-    heap_.push(Due{e->deadline_us, entries_.size()});
+    e->ticket = 1;
+    heap_.push(Due{e->deadline_us, entries_.size(), e->ticket});
     entries_.push_back(std::move(e));
   }
+  Wake();
+  return Status::Ok();
+}
+
+void Scheduler::Wake() {
   {
     std::lock_guard<std::mutex> lock(thread_mu_);
-    added_ = true;
+    wake_ = true;
   }
   cv_.notify_all();
-  return Status::Ok();
+}
+
+void Scheduler::PushLocked(Entry& e, size_t index, int64_t deadline_us) {
+  heap_.push(Due{deadline_us, index, ++e.ticket});
+}
+
+void Scheduler::Push(Entry& e, size_t index, int64_t deadline_us) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PushLocked(e, index, deadline_us);
+}
+
+int64_t Scheduler::TimeoutOf(const Entry& e) const {
+  if (e.spec.timeout_us > 0) return e.spec.timeout_us;
+  return std::min(e.spec.interval_us, kMaxDefaultTimeoutUs);
 }
 
 int64_t Scheduler::RunDue(int64_t now_mono_us) {
   std::lock_guard<std::mutex> run(run_mu_);
   bool sink_full = false;
+  ApplyCompletions(now_mono_us, &sink_full);
   for (;;) {
     Entry* e;
     size_t index;
@@ -73,8 +111,14 @@ int64_t Scheduler::RunDue(int64_t now_mono_us) {
       if (heap_.empty()) return std::numeric_limits<int64_t>::max();
       if (heap_.top().deadline_us > now_mono_us) return heap_.top().deadline_us;
       index = heap_.top().index;
+      uint64_t ticket = heap_.top().ticket;
       heap_.pop();
       e = entries_[index].get();
+      if (ticket != e->ticket) continue;  // superseded
+    }
+    if (e->in_flight) {
+      CheckTimeout(*e, index, now_mono_us, &sink_full);
+      continue;
     }
     const int64_t interval = e->spec.interval_us;
     int64_t slot = e->deadline_us;
@@ -87,19 +131,120 @@ int64_t Scheduler::RunDue(int64_t now_mono_us) {
       std::lock_guard<std::mutex> lock(status_mu_);
       e->status.missed += missed;
     }
-    int64_t next = SampleOne(*e, slot, now_mono_us, &sink_full);
+    if (e->driver->blocking()) {
+      Dispatch(*e, index, slot, now_mono_us);
+      continue;
+    }
+    const int64_t wall = clock_.NowWallUs();
+    int64_t next = Apply(*e, slot, now_mono_us, wall, CallSample(*e->driver, wall), &sink_full);
     e->deadline_us = next;
     std::lock_guard<std::mutex> lock(mu_);
     RecordLateness(now_mono_us - slot);
-    heap_.push(Due{next, index});
+    PushLocked(*e, index, next);
   }
 }
 
-int64_t Scheduler::SampleOne(Entry& e, int64_t slot_us, int64_t now_mono_us,
-                             bool* sink_full) {
+void Scheduler::Dispatch(Entry& e, size_t index, int64_t slot_us, int64_t now_mono_us) {
+  e.in_flight = true;
+  e.timed_out = false;
+  e.read_slot_us = slot_us;
+  e.started_mono_us.store(0);
+  Entry* ep = &e;
+  e.job_id = pool_.Submit(e.spec.name, [this, ep, index] {
+    const int64_t started = clock_.NowMonotonicUs();
+    const int64_t wall = clock_.NowWallUs();
+    ep->started_mono_us.store(started);
+    StatusOr<double> raw = CallSample(*ep->driver, wall);
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      ep->result = std::move(raw);
+      ep->started_wall_us = wall;
+      done_.push_back(index);
+    }
+    Wake();
+  });
+  if (e.job_id == 0) {  // the pool is stopping: try again at the next slot
+    e.in_flight = false;
+    e.deadline_us = slot_us + e.spec.interval_us;
+    Push(e, index, e.deadline_us);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    ++in_flight_;
+  }
+  Push(e, index, now_mono_us + TimeoutOf(e));
+}
+
+void Scheduler::CheckTimeout(Entry& e, size_t index, int64_t now_mono_us, bool* sink_full) {
+  if (e.timed_out) return;  // waiting for the hung read; its return reschedules
+  const int64_t timeout = TimeoutOf(e);
+  const int64_t started = e.started_mono_us.load();
+  if (started == 0 || now_mono_us < started + timeout) {
+    // Still queued (no worker free yet), or started later than dispatched.
+    Push(e, index, started == 0 ? now_mono_us + timeout : started + timeout);
+    return;
+  }
+  e.timed_out = true;
+  pool_.MarkHung(e.job_id);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    ++e.status.timeouts;
+    ++timeouts_;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RecordLateness(started - e.read_slot_us);
+  }
+  StatusOr<double> failure = Unavailable("read timed out after " + FormatDuration(timeout));
+  // The next slot is kept in deadline_us and scheduled when the read returns.
+  e.deadline_us = Apply(e, e.read_slot_us, now_mono_us, clock_.NowWallUs(), failure, sink_full);
+}
+
+void Scheduler::ApplyCompletions(int64_t now_mono_us, bool* sink_full) {
+  std::vector<size_t> done;
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done.swap(done_);
+  }
+  for (size_t index : done) {
+    Entry* e;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      e = entries_[index].get();
+    }
+    StatusOr<double> raw{Internal("no result")};
+    int64_t wall;
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      raw = e->result;
+      wall = e->started_wall_us;
+    }
+    e->in_flight = false;
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      --in_flight_;
+      if (e->timed_out) ++late_discarded_;
+    }
+    if (e->timed_out) {
+      LogInfo("drivers", "sensor \"" + e->spec.name + "\": the timed-out read returned after " +
+                             FormatDuration(now_mono_us - e->started_mono_us.load()) +
+                             "; result discarded");
+      Push(*e, index, e->deadline_us);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      RecordLateness(e->started_mono_us.load() - e->read_slot_us);
+    }
+    e->deadline_us = Apply(*e, e->read_slot_us, now_mono_us, wall, raw, sink_full);
+    Push(*e, index, e->deadline_us);
+  }
+}
+
+int64_t Scheduler::Apply(Entry& e, int64_t slot_us, int64_t now_mono_us, int64_t wall,
+                         const StatusOr<double>& raw, bool* sink_full) {
   const SensorSpec& spec = e.spec;
-  const int64_t wall = clock_.NowWallUs();
-  StatusOr<double> raw = e.driver->Sample(wall);
   std::string error;
   if (!raw.ok()) {
     error = raw.status().message();
@@ -202,6 +347,24 @@ void Scheduler::Stop() {
   }
   cv_.notify_all();
   if (t.joinable()) t.join();
+  pool_.Stop();
+  // Reads that never ran (dropped from the queue) or returned after the
+  // thread stopped: forget them, so a later RunDue() samples afresh.
+  std::lock_guard<std::mutex> run(run_mu_);
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_.clear();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    Entry& e = *entries_[i];
+    if (!e.in_flight) continue;
+    e.in_flight = false;
+    if (!e.timed_out) e.deadline_us = e.read_slot_us + e.spec.interval_us;
+    PushLocked(e, i, e.deadline_us);
+    std::lock_guard<std::mutex> slock(status_mu_);
+    --in_flight_;
+  }
 }
 
 void Scheduler::Loop() {
@@ -209,8 +372,8 @@ void Scheduler::Loop() {
     int64_t next = RunDue(clock_.NowMonotonicUs());
     std::unique_lock<std::mutex> lock(thread_mu_);
     if (stop_) return;
-    if (added_) {
-      added_ = false;
+    if (wake_) {
+      wake_ = false;
       continue;
     }
     int64_t wait = kMaxIdleWaitUs;
@@ -218,9 +381,9 @@ void Scheduler::Loop() {
       wait = std::min(kMaxIdleWaitUs, next - clock_.NowMonotonicUs());
     }
     if (wait <= 0) continue;
-    cv_.wait_for(lock, std::chrono::microseconds(wait), [this] { return stop_ || added_; });
+    cv_.wait_for(lock, std::chrono::microseconds(wait), [this] { return stop_ || wake_; });
     if (stop_) return;
-    added_ = false;
+    wake_ = false;
   }
 }
 
@@ -261,7 +424,11 @@ SchedulerStats Scheduler::stats() const {
       st.missed += s.missed;
       if (s.failing) ++st.failing;
     }
+    st.timeouts = timeouts_;
+    st.late_discarded = late_discarded_;
+    st.in_flight = in_flight_;
   }
+  st.pool = pool_.stats();
   JitterStats& j = st.jitter;
   j.samples = jitter_count_;
   j.max_us = jitter_max_us_;

@@ -15,10 +15,26 @@
 //   rate-limited and retried after a capped, jittered backoff (on its grid:
 //   retries land on deadlines of the original schedule) until it recovers.
 // - Lateness of every sample vs its deadline is recorded (jitter stats).
+// - Blocking drivers (Driver::blocking()) are sampled on a WorkerPool,
+//   never on the scheduler thread, which never waits for them: it hands the
+//   read to a worker and applies the result (scale/offset, deadband,
+//   heartbeat, status, submit: the same code as for other drivers) on the
+//   scheduler thread once the worker reports it. A read that runs longer
+//   than spec.timeout_us (0: min(interval, 10 s)), counted from when a worker
+//   starts it, fails the sensor ("read timed out after X", an error like any
+//   other: backoff, status); its late result is discarded and the sensor is
+//   not sampled again until that read has returned. Hung reads hold only
+//   their worker: the pool grows past its base size so other sensors keep
+//   being sampled (see worker_pool.h). Exceptions thrown by any Sample() are
+//   caught and count as failures.
+// - Stop() joins the scheduler thread at once and every worker; a worker
+//   inside a hung read is joined when that read returns (blocking drivers
+//   bound their own I/O by their timeout; the pool logs what it waits for).
 //
 // Tests drive RunDue() with a FakeClock; the daemon calls Start()/Stop().
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -33,6 +49,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "drivers/driver.h"
+#include "drivers/worker_pool.h"
 
 namespace sluice {
 
@@ -51,6 +68,7 @@ struct SensorStatus {
   uint64_t suppressed = 0;    // held back by the deadband
   uint64_t dropped = 0;       // refused by a full sink
   uint64_t missed = 0;        // slots skipped because the scheduler was late
+  uint64_t timeouts = 0;      // blocking reads that overran (also in errors)
   std::string last_error;
   int64_t last_error_ts_us = 0;
   int consecutive_failures = 0;
@@ -75,6 +93,10 @@ struct SchedulerStats {
   uint64_t dropped = 0;
   uint64_t missed = 0;
   size_t failing = 0;
+  uint64_t timeouts = 0;        // blocking reads that overran their timeout
+  uint64_t late_discarded = 0;  // results of timed-out reads that came back later
+  size_t in_flight = 0;         // blocking reads handed to the pool, not yet applied
+  WorkerPoolStats pool;         // the blocking drivers' worker pool
   JitterStats jitter;
 };
 
@@ -86,7 +108,12 @@ class Scheduler {
     int64_t backoff_max_us = 60000000;
     int64_t log_interval_us = 10000000;  // rate limit for failure logs
     uint64_t seed = 0;                    // 0: random backoff jitter
+    size_t pool_base = 2;                 // worker pool for blocking drivers
+    size_t pool_max = 16;
   };
+
+  // Timeout of one blocking read when spec.timeout_us is 0.
+  static constexpr int64_t kMaxDefaultTimeoutUs = 10000000;
 
   // `clock` and `sink` must outlive the Scheduler.
   Scheduler(Clock& clock, ReadingSink& sink);
@@ -101,14 +128,17 @@ class Scheduler {
   // name. Thread-safe; may be called before or after Start().
   Status Add(const SensorSpec& spec, Driver& driver);
 
-  // Samples every sensor whose deadline is <= now_mono_us and returns the
-  // earliest next deadline (INT64_MAX when there are no sensors). One
-  // caller at a time (the scheduler thread, or a test).
+  // Applies the results blocking reads have reported, samples every sensor
+  // whose deadline is <= now_mono_us (blocking ones: hands them to the
+  // pool), times out overrunning reads, and returns the earliest next
+  // deadline (INT64_MAX when there is none). One caller at a time (the
+  // scheduler thread, or a test).
   int64_t RunDue(int64_t now_mono_us);
 
   // Runs RunDue() on a thread of its own until Stop(). Idempotent.
   void Start();
-  // Wakes and joins the thread promptly. Idempotent; thread-safe.
+  // Wakes and joins the thread promptly, then the worker pool (see above).
+  // Reads still queued are dropped. Idempotent; thread-safe.
   void Stop();
 
   // Snapshots for the CLI. Thread-safe.
@@ -127,6 +157,15 @@ class Scheduler {
     Backoff backoff;
     RateLimitedLog log;        // failures and drops of this sensor
     SensorStatus status;       // guarded by status_mu_
+    uint64_t ticket = 0;       // matches its one live heap item
+    // Blocking reads; scheduler thread only unless noted.
+    bool in_flight = false;    // handed to the pool, result not applied yet
+    bool timed_out = false;    // the in-flight read overran: discard its result
+    uint64_t job_id = 0;
+    int64_t read_slot_us = 0;  // the slot the in-flight read samples
+    std::atomic<int64_t> started_mono_us{0};  // set by the worker
+    int64_t started_wall_us = 0;              // guarded by done_mu_
+    StatusOr<double> result{Internal("no result")};  // guarded by done_mu_
     Entry(const SensorSpec& s, Driver* d, int64_t deadline, Backoff b,
           int64_t log_interval_us, Clock& clock)
         : spec(s), driver(d), deadline_us(deadline), backoff(b),
@@ -135,15 +174,30 @@ class Scheduler {
   struct Due {
     int64_t deadline_us;
     size_t index;
+    uint64_t ticket;
     bool operator>(const Due& o) const {
       return deadline_us != o.deadline_us ? deadline_us > o.deadline_us : index > o.index;
     }
   };
   static constexpr int kJitterBuckets = 40;
 
-  // Samples one entry at `slot_us` (its deadline); returns its next deadline.
-  int64_t SampleOne(Entry& e, int64_t slot_us, int64_t now_mono_us, bool* sink_full);
+  // Applies one sample (or its failure) of `e` taken at `wall_us` for
+  // `slot_us`: status, backoff, scale/offset, deadband, submit. Returns the
+  // next deadline. Scheduler thread (RunDue) only.
+  int64_t Apply(Entry& e, int64_t slot_us, int64_t now_mono_us, int64_t wall_us,
+                const StatusOr<double>& raw, bool* sink_full);
+  // Hands `e`'s read of `slot_us` to the pool; schedules its timeout check.
+  void Dispatch(Entry& e, size_t index, int64_t slot_us, int64_t now_mono_us);
+  // An in-flight read's timeout check came due.
+  void CheckTimeout(Entry& e, size_t index, int64_t now_mono_us, bool* sink_full);
+  // Applies every result the workers have reported.
+  void ApplyCompletions(int64_t now_mono_us, bool* sink_full);
+  int64_t TimeoutOf(const Entry& e) const;
+  // REQUIRES: mu_ held.
+  void PushLocked(Entry& e, size_t index, int64_t deadline_us);
+  void Push(Entry& e, size_t index, int64_t deadline_us);
   void RecordLateness(int64_t late_us);
+  void Wake();
   void Loop();
 
   Clock& clock_;
@@ -159,14 +213,22 @@ class Scheduler {
   int64_t jitter_max_us_ = 0;
 
   mutable std::mutex status_mu_;  // guards Entry::status
+  uint64_t timeouts_ = 0;         // guarded by status_mu_
+  uint64_t late_discarded_ = 0;   // guarded by status_mu_
+  size_t in_flight_ = 0;          // guarded by status_mu_
+
+  std::mutex done_mu_;            // guards done_ and Entry results
+  std::vector<size_t> done_;      // entries whose read returned
 
   std::mutex run_mu_;  // one RunDue() at a time
 
   std::mutex thread_mu_;
-  std::condition_variable cv_;  // with thread_mu_: Stop() and Add() wake Loop()
+  std::condition_variable cv_;  // with thread_mu_: Stop(), Add(), workers wake Loop()
   bool stop_ = false;
-  bool added_ = false;
+  bool wake_ = false;
   std::thread thread_;
+
+  WorkerPool pool_;  // blocking reads; declared last, stopped by Stop()
 };
 
 }  // namespace sluice

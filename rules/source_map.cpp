@@ -2,36 +2,13 @@
 
 #include <cstdint>
 
+#include "common/utf8.h"
+
 namespace sluice {
 namespace rules {
 namespace {
 
 bool IsContinuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
-
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 class Walker {
  public:
@@ -121,7 +98,7 @@ std::vector<SourcePos> MapStringSource(const std::string& file_text, int line, i
         int digits = e == 'u' ? 4 : 8;
         uint32_t cp = 0;
         for (int k = 0; k < digits; ++k) {
-          int h = HexValue(w.peek(2 + k));
+          int h = HexDigitValue(w.peek(2 + k));
           if (h < 0) return {};
           cp = cp * 16 + static_cast<uint32_t>(h);
         }
