@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 namespace sluice {
 namespace testing {
@@ -57,9 +58,23 @@ std::string PushSensor(const std::string& name, const std::string& listen) {
 
 std::string SluicedPath() { return BinDir() + "/sluiced"; }
 
+std::vector<std::string> SluicedArgv() {
+  std::vector<std::string> argv;
+  const char* emulator = getenv("SLUICE_EMULATOR");
+  std::istringstream words(emulator ? emulator : "");
+  for (std::string w; words >> w;) argv.push_back(w);
+  argv.push_back(SluicedPath());
+  return argv;
+}
+
 RunResult RunSluiced(const std::vector<std::string>& args, const std::string& scratch_dir,
                      int64_t timeout_us) {
-  return RunProgram(SluicedPath(), args, scratch_dir, timeout_us);
+  // Under a cross build's emulator: qemu is the program, sluiced its argument.
+  std::vector<std::string> argv = SluicedArgv();
+  const std::string program = argv.front();
+  argv.erase(argv.begin());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(program, argv, scratch_dir, timeout_us);
 }
 
 RunResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
@@ -87,7 +102,8 @@ RunResult RunProgram(const std::string& binary, const std::vector<std::string>& 
 bool Sluiced::Start(std::string* error) {
   log_offset_ = ReadFile(stderr_path_).size();
   Process::Options o;
-  o.argv = {SluicedPath(), "--config", config_path_};
+  o.argv = SluicedArgv();
+  o.argv.insert(o.argv.end(), {"--config", config_path_});
   o.stderr_path = stderr_path_;
   o.stdout_path = stderr_path_;
   if (!process_.Start(o, error)) return false;

@@ -59,6 +59,9 @@ std::string SluicedPath();
 RunResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
                      const std::string& scratch_dir, int64_t timeout_us = 20000000,
                      const std::vector<std::string>& env = {});
+// The command line that runs sluiced: SLUICE_EMULATOR's words (a cross
+// build's "qemu-aarch64 -L /", set by CTest), then SluicedPath().
+std::vector<std::string> SluicedArgv();
 
 // One long-running sluiced; stderr appended to `stderr_path` across runs.
 class Sluiced {
