@@ -143,8 +143,16 @@ void Daemon::Shutdown() {
   // 0. The control socket: nobody looks at the parts while they stop.
   if (control_) control_->Stop();
   status_reader_.reset();
-  // 1. Sensors: no new readings.
-  if (scheduler_) scheduler_->Stop();
+  // 1. Sensors: no new readings. A read blocked in the kernel (a wedged
+  //    bus) is waited for up to shutdown_grace, then abandoned: what is
+  //    buffered is still committed below, and main() then ends the process
+  //    without destroying the drivers the read is still inside.
+  if (scheduler_ && !scheduler_->StopWithin(config_.agent.shutdown_grace_us)) {
+    abandoned_reads_ = true;
+    LogError("drivers", "stopping: sensor reads still blocked after " +
+                            FormatDuration(config_.agent.shutdown_grace_us) +
+                            "; committing and exiting without them");
+  }
   for (Driver* d : started_) d->Stop();
   // 2. Commit what is buffered.
   if (ring_) {

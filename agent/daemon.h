@@ -49,6 +49,10 @@ class Daemon {
   Status Start();
   // Ordered stop (see above). Idempotent.
   void Shutdown();
+  // After Shutdown(): true if sensor reads were still blocked inside
+  // drivers after shutdown_grace. The caller must then end the process
+  // without destroying the Daemon (_exit), as the reads use its drivers.
+  bool abandoned_reads() const { return abandoned_reads_; }
   // SIGHUP: reloads rules.files. A bad file keeps the running rules and
   // logs the errors; otherwise the rules thread installs the new set
   // (unchanged rules keep windows and state) and the change is logged.
@@ -94,6 +98,7 @@ class Daemon {
   std::vector<Driver*> started_;
   bool started_all_ = false;
   bool stopped_ = false;
+  bool abandoned_reads_ = false;
   int64_t last_log_us_ = 0;
   std::unique_ptr<ControlServer> control_;
   std::atomic<bool> serving_{false};           // Start() done: the control thread may look

@@ -334,7 +334,7 @@ void Scheduler::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
-void Scheduler::Stop() {
+bool Scheduler::StopWithin(int64_t max_wait_us) {
   std::thread t;
   {
     std::lock_guard<std::mutex> lock(thread_mu_);
@@ -343,7 +343,7 @@ void Scheduler::Stop() {
   }
   cv_.notify_all();
   if (t.joinable()) t.join();
-  pool_.Stop();
+  if (!pool_.StopWithin(max_wait_us)) return false;
   // Reads that never ran (dropped from the queue) or returned after the
   // thread stopped: forget them, so a later RunDue() samples afresh.
   std::lock_guard<std::mutex> run(run_mu_);
@@ -361,6 +361,7 @@ void Scheduler::Stop() {
     std::lock_guard<std::mutex> slock(status_mu_);
     --in_flight_;
   }
+  return true;
 }
 
 void Scheduler::Loop() {

@@ -140,7 +140,12 @@ class Scheduler {
   void Start();
   // Wakes and joins the thread promptly, then the worker pool (see above).
   // Reads still queued are dropped. Idempotent; thread-safe.
-  void Stop();
+  void Stop() { (void)StopWithin(-1); }
+  // Stop(), waiting at most `max_wait_us` (-1: no limit) for reads blocked
+  // inside a driver. False when some still are: they are abandoned (see
+  // WorkerPool::StopWithin) and the process must end without destroying
+  // the Scheduler or its drivers.
+  bool StopWithin(int64_t max_wait_us);
 
   // Snapshots for the CLI. Thread-safe.
   std::vector<SensorStatus> Statuses() const;

@@ -103,16 +103,28 @@ void WorkerPool::Run(Worker* self) {
   // its own predicate is re-evaluated on the next notify.
 }
 
-void WorkerPool::Stop() {
+bool WorkerPool::StopWithin(int64_t max_wait_us) {
   std::vector<std::thread> reaped;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::microseconds(max_wait_us);
   {
     std::unique_lock<std::mutex> lock(mu_);
     stop_ = true;
     queue_.clear();
     work_cv_.notify_all();
     while (counters_.threads > 0) {
-      if (done_cv_.wait_for(lock, std::chrono::microseconds(options_.stop_warn_us),
-                            [&] { return counters_.threads == 0; })) {
+      auto wait = std::chrono::microseconds(options_.stop_warn_us);
+      if (max_wait_us >= 0) {
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+            give_up - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+          ReapLocked(&reaped);
+          lock.unlock();
+          for (std::thread& t : reaped) t.join();
+          return false;  // stop_ stays set: the stuck threads exit when they return
+        }
+        if (left < wait) wait = left;
+      }
+      if (done_cv_.wait_for(lock, wait, [&] { return counters_.threads == 0; })) {
         break;
       }
       std::string who;
@@ -128,6 +140,7 @@ void WorkerPool::Stop() {
   for (std::thread& t : reaped) t.join();
   std::lock_guard<std::mutex> lock(mu_);
   stop_ = false;
+  return true;
 }
 
 WorkerPoolStats WorkerPool::stats() const {

@@ -59,7 +59,13 @@ class WorkerPool {
   void MarkHung(uint64_t id);
   // Drops queued jobs and joins every thread (see above). Idempotent. The
   // pool accepts jobs again afterwards (fresh threads).
-  void Stop();
+  void Stop() { (void)StopWithin(-1); }
+  // Stop(), waiting at most `max_wait_us` (-1: no limit) for threads inside
+  // a job. Returns false when some are still inside one after that: they
+  // are left running and the pool stays stopped; the owner must then not
+  // destroy the pool (whose destructor would wait again) but end the
+  // process (sluiced _exit()s).
+  bool StopWithin(int64_t max_wait_us);
 
   WorkerPoolStats stats() const;
 

@@ -129,3 +129,29 @@ TEST_CASE("Stop() drops queued jobs, joins after running ones, and the pool rest
   pool.Stop();
   pool.Stop();
 }
+
+TEST_CASE("StopWithin() gives up on a job blocked past its limit, and a later Stop() joins it") {
+  Gate gate;
+  WorkerPool pool(Opts(2, 4));
+  std::atomic<int> done{0};
+  REQUIRE(pool.Submit("stuck", [&] {
+    gate.Wait();
+    ++done;
+  }) != 0);
+  REQUIRE(WaitUntil([&] { return gate.waiting() == 1; }, kWait, 1000));
+  // Blocked: StopWithin returns false after about its limit, the job still runs.
+  CHECK_FALSE(pool.StopWithin(50000));
+  CHECK(done.load() == 0);
+  CHECK(pool.stats().threads == 1);
+  // The pool stays stopped: new jobs are refused.
+  CHECK(pool.Submit("late", [] {}) == 0);
+  // Released, the thread finishes its job and exits; Stop() joins it.
+  gate.Open();
+  REQUIRE(WaitUntil([&] { return done.load() == 1; }, kWait, 1000));
+  CHECK(pool.StopWithin(kWait));
+  CHECK(pool.stats().threads == 0);
+  // Nothing blocked: StopWithin(0) succeeds at once.
+  REQUIRE(pool.Submit("quick", [&] { ++done; }) != 0);
+  REQUIRE(WaitUntil([&] { return done.load() == 2; }, kWait, 1000));
+  CHECK(pool.StopWithin(kWait));
+}

@@ -4,6 +4,7 @@
 // and a sensor whose file is garbage never stops the others.
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -141,6 +142,50 @@ TEST_CASE("sluiced reads sysfs, hwmon, iio and w1 sensors from a fake /sys",
   const std::string log = d.Log();
   CHECK(log.find("sensor \"broken\" failing") != std::string::npos);
   CHECK(log.find("not a number: \"not a number\"") != std::string::npos);
+}
+
+
+TEST_CASE("a read blocked in the kernel neither stalls other sensors nor the shutdown",
+          "[integration][drivers]") {
+  // open() of a FIFO with no writer blocks in the kernel for good: the
+  // nearest thing to a wedged bus a test can build.
+  TempDir dir;
+  FakeTree sys;
+  sys.Put("class/thermal/thermal_zone0/temp", "48312\n");
+  const std::string fifo = sys.root() + "/wedged";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+
+  ConfigSpec cs;
+  cs.data_dir = dir.Join("data");
+  cs.control_socket = dir.Join("control.sock");
+  cs.shutdown_grace = "1s";
+  cs.sensors = {
+      Sensor("cpu.zone", "sysfs", "path = \"/sys/class/thermal/thermal_zone0/temp\""),
+      Sensor("wedged", "sysfs", "path = \"/sys/wedged\", timeout = \"200ms\""),
+  };
+  const std::string config = dir.Join("sluice.toml");
+  REQUIRE(WriteFile(config, cs.ToToml()));
+  REQUIRE(setenv("SLUICE_SYSFS_ROOT", sys.root().c_str(), 1) == 0);
+  Sluiced d(config, dir.Join("sluiced.log"));
+  std::string error;
+  bool started = d.Start(&error);
+  unsetenv("SLUICE_SYSFS_ROOT");
+  REQUIRE(started);
+  INFO("log: " << d.Log());
+
+  CHECK(WaitUntil([&] { return d.Log().find("timed out") != std::string::npos; }, 15000000,
+                  50000));
+  // The other sensor keeps being read while the wedged one hangs.
+  sys.Put("class/thermal/thermal_zone0/temp", "50000\n");
+  CHECK(WaitUntil([&] { return Has(ReadValues(cs.data_dir), "cpu.zone", 50000.0); }, 15000000,
+                  50000));
+  // SIGTERM: the blocked read is abandoned after shutdown_grace, what was
+  // read is committed, exit 0 (Terminate() SIGKILLs after 15 s).
+  int status = d.Terminate();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(d.Log().find("still blocked") != std::string::npos);
+  CHECK(Has(ReadValues(cs.data_dir), "cpu.zone", 50000.0));
 }
 
 }  // namespace testing
