@@ -54,6 +54,10 @@ struct Conn {
   std::string out;
   size_t out_pos = 0;
   int64_t last_us = 0;  // last progress
+  // When the request now being read began (0: none). A request must be
+  // complete within idle_timeout of its first byte, however slowly it
+  // trickles in; an HTTP connection's one request counts from accept.
+  int64_t request_us = 0;
   bool pending() const { return out_pos < out.size(); }
 };
 
@@ -81,6 +85,9 @@ struct ControlServer::Impl {
   dev_t sock_dev = 0;
   ino_t sock_ino = 0;
   std::list<Conn> conns;  // server thread only
+  // Out of file descriptors: accepting waits until then (the pending
+  // connection would otherwise keep poll() returning at once).
+  int64_t accept_paused_until_us = 0;  // server thread only
   std::thread thread;
   std::atomic<bool> stop{false};
   bool stopped = false;
@@ -206,7 +213,13 @@ void ControlServer::Impl::CloseAll() {
 void ControlServer::Impl::Accept(int listen_fd, bool http) {
   for (;;) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or a transient error: poll again
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        accept_paused_until_us = NowUs() + 100000;
+        Count(&ControlServerStats::rejected);
+      }
+      return;  // EAGAIN, or a transient error: poll again
+    }
     size_t same =
         std::count_if(conns.begin(), conns.end(), [&](const Conn& c) { return c.http == http; });
     if (same >= opt.max_clients) {
@@ -222,6 +235,7 @@ void ControlServer::Impl::Accept(int listen_fd, bool http) {
     c.fd = fd;
     c.http = http;
     c.last_us = NowUs();
+    if (http) c.request_us = c.last_us;
     conns.push_back(std::move(c));
     Count(&ControlServerStats::clients);
   }
@@ -237,6 +251,7 @@ void ControlServer::Impl::ReadFrom(Conn& c) {
     if (n > 0) {
       c.in.append(buf, static_cast<size_t>(n));
       c.last_us = NowUs();
+      if (c.request_us == 0) c.request_us = c.last_us;
       continue;
     }
     if (n == 0) {
@@ -316,6 +331,7 @@ void ControlServer::Impl::ProcessControl(Conn& c) {
     }
     std::string line = c.in.substr(0, nl);
     c.in.erase(0, std::min(c.in.size(), nl + 1));
+    c.request_us = c.in.empty() ? 0 : NowUs();
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     c.out = Answer(line) + "\n";
@@ -384,17 +400,23 @@ void ControlServer::Impl::Run() {
     fds.clear();
     order.clear();
     fds.push_back({wake[0], POLLIN, 0});
-    fds.push_back({unix_fd, POLLIN, 0});
-    if (http_fd >= 0) fds.push_back({http_fd, POLLIN, 0});
-    const size_t first_conn = fds.size();
     int64_t now = NowUs();
     int64_t next_deadline = now + 1000000;
+    // poll() ignores negative fds: no accepting while out of descriptors.
+    const bool accepting = now >= accept_paused_until_us;
+    if (!accepting) next_deadline = std::min(next_deadline, accept_paused_until_us);
+    fds.push_back({accepting ? unix_fd : -1, POLLIN, 0});
+    if (http_fd >= 0) fds.push_back({accepting ? http_fd : -1, POLLIN, 0});
+    const size_t first_conn = fds.size();
     for (Conn& c : conns) {
       // One request at a time: read again only once the response is out.
       short ev = c.pending() ? POLLOUT : (c.eof ? 0 : POLLIN);
       fds.push_back({c.fd, ev, 0});
       order.push_back(&c);
       next_deadline = std::min(next_deadline, c.last_us + opt.idle_timeout_us);
+      if (c.request_us != 0 && !c.pending()) {
+        next_deadline = std::min(next_deadline, c.request_us + opt.idle_timeout_us);
+      }
     }
     int timeout_ms =
         static_cast<int>(std::clamp<int64_t>((next_deadline - now) / 1000 + 1, 1, 1000));
@@ -430,7 +452,9 @@ void ControlServer::Impl::Run() {
     }
     now = NowUs();
     for (auto it = conns.begin(); it != conns.end();) {
-      bool idle = now - it->last_us > opt.idle_timeout_us;
+      bool idle = now - it->last_us > opt.idle_timeout_us ||
+                  (it->request_us != 0 && !it->pending() &&
+                   now - it->request_us > opt.idle_timeout_us);
       bool done = !it->pending() && (it->close_after || (it->eof && it->in.empty()));
       if (idle && !done) Count(&ControlServerStats::timeouts);
       if (idle || done) {

@@ -15,7 +15,10 @@
 // connection is closed; the next request of a connection is read only once
 // the previous response was written, and a response over max_response_bytes
 // is replaced by an error; a connection that makes no progress (reads
-// nothing, takes none of its response) for idle_timeout_us is closed. HTTP
+// nothing, takes none of its response) for idle_timeout_us is closed, and so
+// is one whose request is not complete idle_timeout_us after its first byte
+// (a trickle cannot hold a slot); out of file descriptors, accepting pauses
+// for 100 ms instead of spinning. HTTP
 // requests are bounded the same way (headers up to 8 KiB, one request per
 // connection, HTTP/1.0 semantics: the response ends with the connection).
 //

@@ -264,7 +264,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 
 StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
   const size_t sep = url.find("://");
-  if (sep == std::string::npos) return InvalidArgument("broker url '" + url + "' has no scheme");
+  if (sep == std::string::npos) return InvalidArgument("broker url '" + RedactUrl(url) + "' has no scheme");
   const std::string scheme = url.substr(0, sep);
   std::string rest = url.substr(sep + 3);
   int default_port;
@@ -284,7 +284,7 @@ StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
                            "': put credentials in username/password_file, not the url");
   }
   if (rest.empty() || rest.find('/') != std::string::npos) {
-    return InvalidArgument("broker url '" + url + "': expected host[:port]");
+    return InvalidArgument("broker url '" + RedactUrl(url) + "': expected host[:port]");
   }
   std::string host = rest;
   std::string port;
@@ -296,19 +296,23 @@ StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
     if (port.empty() || port.size() > 5 ||
         port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
         std::stoi(port) > 65535) {
-      return InvalidArgument("broker url '" + url + "': bad port '" + port + "'");
+      return InvalidArgument("broker url '" + RedactUrl(url) + "': bad port '" + port + "'");
     }
   } else {
     port = std::to_string(default_port);
   }
-  if (host.empty()) return InvalidArgument("broker url '" + url + "': empty host");
+  if (host.empty()) return InvalidArgument("broker url '" + RedactUrl(url) + "': empty host");
   return std::string(*tls ? "ssl://" : "tcp://") + host + ":" + port;
 }
 
 std::string RedactUrl(const std::string& url) {
   const size_t sep = url.find("://");
-  const size_t at = url.find('@');
-  if (sep == std::string::npos || at == std::string::npos || at < sep) return url;
+  if (sep == std::string::npos) return url;
+  // The userinfo ends at the LAST '@' of the authority (a password may hold
+  // '@' itself); the authority ends at the first '/' after "://".
+  const size_t path = url.find('/', sep + 3);
+  const size_t at = url.rfind('@', path == std::string::npos ? std::string::npos : path);
+  if (at == std::string::npos || at < sep + 3) return url;
   return url.substr(0, sep + 3) + "***@" + url.substr(at + 1);
 }
 

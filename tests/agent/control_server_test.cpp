@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/status.h"
@@ -177,6 +179,36 @@ TEST_CASE("control socket: a client that never reads blocks nobody and is droppe
   std::string got = ReadUntil(stuck, "", true);
   CHECK(got.size() < 2 * s.big.size());
   ::close(stuck);
+}
+
+TEST_CASE("control socket: a request trickled in byte by byte is cut at idle_timeout",
+          "[control]") {
+  Server s;
+  ControlServerOptions o;
+  o.idle_timeout_us = 400000;
+  REQUIRE(s.Start(o).ok());
+  int slow = ConnectUnix(s.path);
+  REQUIRE(slow >= 0);
+  // One byte every 100 ms: progress each time, but the request never ends.
+  // It must be complete within idle_timeout of its first byte.
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    closed = ::send(slow, "x", 1, MSG_NOSIGNAL) != 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (s.server->stats().timeouts >= 1) closed = true;
+  }
+  CHECK(closed);
+  CHECK(s.server->stats().timeouts == 1);
+  ::close(slow);
+  // A connection idle between requests is not cut by a past request's clock.
+  int fd = ConnectUnix(s.path);
+  REQUIRE(fd >= 0);
+  REQUIRE(SendAll(fd, "{\"cmd\":\"ping\"}\n"));
+  CHECK(ReadUntil(fd, "\n") == "{\"ok\":true,\"pong\":1}\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  REQUIRE(SendAll(fd, "{\"cmd\":\"ping\"}\n"));
+  CHECK(ReadUntil(fd, "\n") == "{\"ok\":true,\"pong\":1}\n");
+  ::close(fd);
 }
 
 TEST_CASE("control socket: at most max_clients connections", "[control]") {

@@ -119,6 +119,9 @@ TEST_CASE("URLs are normalised for Paho", "[transport]") {
   CHECK(NormalizeBrokerUrl("mqtt://u:secret@h:1", &tls).status().message().find("secret") ==
         std::string::npos);
   CHECK(RedactUrl("mqtt://u:secret@h:1") == "mqtt://***@h:1");
+  CHECK(RedactUrl("mqtt://u:p@ss@h:1/x@y") == "mqtt://***@h:1/x@y");
+  CHECK(RedactUrl("mqtt://h:1/x@y") == "mqtt://h:1/x@y");
+  CHECK(RedactUrl("mqtt://h:1") == "mqtt://h:1");
 }
 
 TEST_CASE("bad URL and refused connection become Status", "[transport]") {
