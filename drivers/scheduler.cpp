@@ -148,6 +148,7 @@ void Scheduler::Dispatch(Entry& e, size_t index, int64_t slot_us, int64_t now_mo
   e.in_flight = true;
   e.timed_out = false;
   e.read_slot_us = slot_us;
+  e.dispatched_mono_us = now_mono_us;
   e.started_mono_us.store(0);
   Entry* ep = &e;
   e.job_id = pool_.Submit(e.spec.name, [this, ep, index] {
@@ -180,23 +181,38 @@ void Scheduler::CheckTimeout(Entry& e, size_t index, int64_t now_mono_us, bool* 
   if (e.timed_out) return;  // waiting for the hung read; its return reschedules
   const int64_t timeout = TimeoutOf(e);
   const int64_t started = e.started_mono_us.load();
-  if (started == 0 || now_mono_us < started + timeout) {
-    // Still queued (no worker free yet), or started later than dispatched.
-    Push(e, index, started == 0 ? now_mono_us + timeout : started + timeout);
+  if (started == 0 && now_mono_us < e.dispatched_mono_us + timeout) {
+    Push(e, index, e.dispatched_mono_us + timeout);  // still queued: no worker free yet
     return;
   }
+  if (started == 0 && !pool_.Saturated()) {
+    // Queued past its timeout, but a worker is free or being added (a hung
+    // read was just marked): look again shortly.
+    Push(e, index, now_mono_us + std::min<int64_t>(timeout, 100000));
+    return;
+  }
+  if (started != 0 && now_mono_us < started + timeout) {
+    Push(e, index, started + timeout);  // started later than dispatched
+    return;
+  }
+  // Overran, or never started: every worker is held by reads hung elsewhere
+  // (the pool is at its cap). Either way the sensor fails now; a late
+  // result (or the queued read, should it still run) is discarded.
   e.timed_out = true;
-  pool_.MarkHung(e.job_id);
+  if (started != 0) pool_.MarkHung(e.job_id);
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     ++e.status.timeouts;
     ++timeouts_;
   }
-  {
+  if (started != 0) {
     std::lock_guard<std::mutex> lock(mu_);
     RecordLateness(started - e.read_slot_us);
   }
-  StatusOr<double> failure = Unavailable("read timed out after " + FormatDuration(timeout));
+  StatusOr<double> failure =
+      started != 0 ? Unavailable("read timed out after " + FormatDuration(timeout))
+                   : Unavailable("no free worker for " + FormatDuration(timeout) + " (" +
+                                 std::to_string(pool_.stats().hung) + " reads hung)");
   // The next slot is kept in deadline_us and scheduled when the read returns.
   e.deadline_us = Apply(e, e.read_slot_us, now_mono_us, clock_.NowWallUs(), failure, sink_full);
 }

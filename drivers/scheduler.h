@@ -167,6 +167,7 @@ class Scheduler {
     bool timed_out = false;    // the in-flight read overran: discard its result
     uint64_t job_id = 0;
     int64_t read_slot_us = 0;  // the slot the in-flight read samples
+    int64_t dispatched_mono_us = 0;  // when it was handed to the pool
     std::atomic<int64_t> started_mono_us{0};  // set by the worker
     int64_t started_wall_us = 0;              // guarded by done_mu_
     StatusOr<double> result{Internal("no result")};  // guarded by done_mu_

@@ -143,6 +143,11 @@ bool WorkerPool::StopWithin(int64_t max_wait_us) {
   return true;
 }
 
+bool WorkerPool::Saturated() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counters_.threads >= options_.max && hung_ >= counters_.threads;
+}
+
 WorkerPoolStats WorkerPool::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   WorkerPoolStats s = counters_;

@@ -68,6 +68,9 @@ class WorkerPool {
   bool StopWithin(int64_t max_wait_us);
 
   WorkerPoolStats stats() const;
+  // True when every thread is held by a hung job and no more may be added
+  // (queued jobs cannot start until a hung one returns).
+  bool Saturated() const;
 
  private:
   struct Job {

@@ -331,3 +331,34 @@ TEST_CASE("a driver that throws fails its sensor instead of the process") {
   }
   CHECK(sink.size() == 0);
 }
+
+TEST_CASE("a read that never gets a worker (pool at its cap, all hung) fails its sensor") {
+  FakeClock clock;
+  TestSink sink;
+  PipeDriver hung;
+  QuickDriver good(true);
+  Scheduler sched(clock, sink, Opts(1, 1));
+  REQUIRE(sched.Add(Spec("hung", kSec), hung).ok());
+  REQUIRE(sched.Add(Spec("good", kSec), good).ok());
+  sched.RunDue(clock.NowMonotonicUs());
+  REQUIRE(WaitUntil([&] { return hung.inside.load() == 1; }, kWait, 1000));
+  CHECK(sched.stats().pool.queued == 1);  // "good" waits for the only worker
+  clock.Advance(kSec);
+  sched.RunDue(clock.NowMonotonicUs());
+  SensorStatus s;
+  REQUIRE(sched.GetStatus("good", &s));
+  CHECK(s.failing);
+  CHECK_THAT(s.last_error, Catch::Contains("no free worker for 1.0s (1 reads hung)"));
+  REQUIRE(sched.GetStatus("hung", &s));
+  CHECK_THAT(s.last_error, Catch::Contains("read timed out after 1.0s"));
+  CHECK(good.calls == 0);
+  // The hung read returns: the queued one runs, and both late results are
+  // discarded (not applied to a slot that already failed).
+  hung.Release(1);
+  REQUIRE(WaitUntil([&] { return good.calls == 1; }, kWait, 1000));
+  REQUIRE(PoolSettles(sched));
+  sched.RunDue(clock.NowMonotonicUs());
+  CHECK(sched.stats().late_discarded == 2);
+  CHECK(sink.size() == 0);
+  for (int i = 0; i < 20; ++i) hung.Release(1);  // let Stop() join later reads
+}
