@@ -8,6 +8,7 @@
 #include "agent/daemon.h"
 #include "agent/rules_runner.h"
 #include "agent/uplink.h"
+#include "drivers/mqtt.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -104,6 +105,28 @@ DaemonSnapshot Daemon::Snapshot() {
       if (spec.name == st.name) unit = spec.unit;
     }
     s.sensor_units.push_back(unit);
+  }
+  // Active mqtt sources beside the polled sensors: failing while not
+  // subscribed; reads are messages, errors bad payloads.
+  for (size_t i = 0; i < drivers_.size() && i < specs_.size(); ++i) {
+    auto* mqtt = dynamic_cast<MqttDriver*>(drivers_[i].get());
+    if (mqtt == nullptr) continue;
+    MqttSourceStats m = mqtt->stats();
+    SensorStatus st;
+    st.name = specs_[i].name;
+    st.driver = specs_[i].driver;
+    st.failing = !m.connected || !m.subscribed;
+    st.has_value = m.has_value;
+    st.last_value = m.last_value;
+    st.last_ts_us = m.last_ts_us;
+    st.reads = m.messages;
+    st.errors = m.bad_payloads;
+    st.submitted = m.readings;
+    st.suppressed = m.suppressed;
+    st.dropped = m.dropped;
+    st.last_error = m.last_error;
+    s.sensors.push_back(st);
+    s.sensor_units.push_back(specs_[i].unit);
   }
   for (const auto& d : drivers_) {
     if (auto* push = dynamic_cast<PushDriver*>(d.get())) {

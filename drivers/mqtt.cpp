@@ -323,6 +323,9 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
+  stats_.has_value = true;
+  stats_.last_value = value;
+  stats_.last_ts_us = wall;
   if (!want) ++stats_.suppressed;
   if (want && accepted) ++stats_.readings;
   if (want && !accepted) ++stats_.dropped;

@@ -82,6 +82,9 @@ struct MqttSourceStats {
   uint64_t suppressed = 0;  // held back by the deadband
   uint64_t dropped = 0;     // refused by a full sink
   std::string last_error;   // last connection or payload problem
+  bool has_value = false;   // a payload was parsed
+  double last_value = 0;    // its value after scale/offset
+  int64_t last_ts_us = 0;   // wall time it arrived
 };
 
 // Start()/Stop() from one controlling thread; stats() thread-safe.

@@ -292,6 +292,67 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
   (void)kSecret;
 }
 
+TEST_CASE("status shows an mqtt source beside the polled sensors", "[integration]") {
+  MosquittoBroker broker;
+  std::string err;
+  REQUIRE(broker.Start(&err));
+  LiveOptions o;
+  o.sensor_interval = "";
+  o.extra_sensors = "[[sensor]]\nname = \"lan.temp\"\ndriver = \"mqtt\"\nunit = \"C\"\n"
+                    "params = { url = \"" + broker.url() + "\", topic = \"lan/+/temp\", "
+                    "json_path = \"$.t\", scale = 2 }\n";
+  LiveSetup s(broker.url(), o);
+  bool started = s.d.Start(&err);
+  INFO(err << s.d.Log());
+  REQUIRE(started);
+  JsonValue st;
+  auto sensor = [&]() -> const JsonValue* {
+    const JsonValue* list = st.AtPath("$.sensors");
+    if (list == nullptr) return nullptr;
+    for (const JsonValue& v : list->items()) {
+      if (v.Find("name") && v.Find("name")->AsString() == "lan.temp") return &v;
+    }
+    return nullptr;
+  };
+  // Publish until the source is subscribed and has taken a reading.
+  REQUIRE(WaitUntil(
+      [&] {
+        RunProgram("/usr/bin/mosquitto_pub",
+                   {"-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-t", "lan/a/temp",
+                    "-m", "{\"t\": 10.75}"},
+                   s.dir.path(), 5000000);
+        const JsonValue* v = s.Status(&st) ? sensor() : nullptr;
+        return v && v->Find("value") && v->Find("value")->AsNumber() == 21.5;
+      },
+      20000000, 200000));
+  const JsonValue* v = sensor();
+  REQUIRE(v != nullptr);
+  CHECK(v->Find("driver")->AsString() == "mqtt");
+  CHECK(v->Find("state")->AsString() == "ok");
+  CHECK(v->Find("unit")->AsString() == "C");
+  CHECK(v->Find("readings")->AsNumber() >= 1);
+  // A payload without the field is counted as an error, the state stays ok.
+  RunProgram("/usr/bin/mosquitto_pub",
+             {"-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-t", "lan/b/temp", "-m",
+              "{\"x\": 1}"},
+             s.dir.path(), 5000000);
+  REQUIRE(WaitUntil(
+      [&] {
+        const JsonValue* w = s.Status(&st) ? sensor() : nullptr;
+        return w && w->Find("errors") && w->Find("errors")->AsNumber() == 1;
+      },
+      10000000, 100000));
+  // The broker goes away: the source shows failing with its error.
+  broker.Stop();
+  REQUIRE(WaitUntil(
+      [&] {
+        const JsonValue* w = s.Status(&st) ? sensor() : nullptr;
+        return w && w->Find("state") && w->Find("state")->AsString() == "failing";
+      },
+      10000000, 100000));
+  CHECK(s.d.Terminate() == 0);
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace sluice

@@ -40,6 +40,7 @@ LiveSetup::LiveSetup(const std::string& upstream_url, LiveOptions o)
       "\nmax_bytes = \"64MiB\"\ndurability = \"normal\"\n\n";
   if (!o.sensor_interval.empty()) t += SimulatedSensor("boiler.temp", o.sensor_interval, "C");
   t += PushSensor("ingest", "unix://" + push_sock);
+  t += o.extra_sensors;
   t += "\n[rules]\nfiles = [\"" + dir.Join("rules.d/*.toml") + "\"]\n\n";
   t += "[[upstream]]\nname = \"" + std::string(kUpstream) + "\"\nurl = \"" + upstream_url +
        "\"\nusername = \"gw\"\npassword_file = \"" + password_file +

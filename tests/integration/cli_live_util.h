@@ -18,6 +18,7 @@ struct LiveOptions {
   std::string password_mode = "0640";    // the password file's mode
   int max_inflight = 64;
   int max_events = 100000;
+  std::string extra_sensors;  // raw [[sensor]] blocks added to the config
 };
 
 struct LiveSetup {
