@@ -48,6 +48,14 @@ bool ResolveSocket(const LiveCli& cli, std::string* path) {
     return true;
   }
   auto cfg = LoadConfig(cli.config_given ? cli.config_path : kDefaultConfig);
+  if (!cfg.ok() && !cli.config_given) {
+    // The default config unreadable for this user (0640) or mid-edit: the
+    // daemon is still reachable at the default socket.
+    std::fprintf(stderr, "sluice: warning: %s; trying %s\n", cfg.status().message().c_str(),
+                 kDefaultSocket);
+    *path = kDefaultSocket;
+    return true;
+  }
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", cfg.status().message().c_str());
     return false;
