@@ -85,7 +85,8 @@ TEST_CASE("NOTIFY_SOCKET: READY, WATCHDOG at half of WATCHDOG_USEC, STOPPING", "
 
 TEST_CASE("control socket: a crash's socket is replaced, a live one is not stolen",
           "[integration]") {
-  LiveSetup s("mqtt://127.0.0.1:" + std::to_string(FreeLoopbackPort()), {"", "0644", 64, 100000});
+  LiveSetup s("mqtt://127.0.0.1:" + std::to_string(FreeLoopbackPort()),
+              {"", "0644", 64, 100000, ""});
   std::string err;
   REQUIRE(s.d.Start(&err));
   // World-readable password file: warned about, never printed.
