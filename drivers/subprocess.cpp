@@ -201,6 +201,17 @@ StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
   if (options.argv.empty() || options.argv[0].empty()) {
     return InvalidArgument("no program to run");
   }
+  const auto cannot_run = [&](int error) {
+    std::string why = "cannot run " + options.argv[0] + ": " + std::strerror(error);
+    return error == ENOENT ? Status(StatusCode::kNotFound, why) : InvalidArgument(why);
+  };
+  // A path that cannot be executed is named here: posix_spawn reports the
+  // exec failure itself only where vfork semantics hold (not under
+  // qemu-user, where the child just exits 127).
+  if (options.argv[0].find('/') != std::string::npos &&
+      ::access(options.argv[0].c_str(), X_OK) != 0) {
+    return cannot_run(errno);
+  }
   ReapLeftovers();
   Pipe out, err;
   if (!out.Open() || !err.Open()) return IoError(std::string("pipe: ") + std::strerror(errno));
@@ -230,10 +241,7 @@ StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& options) {
   int rc = posix_spawnp(&pid, argv[0], &s.actions, &s.attr, argv.data(), environ);
   out.CloseWrite();
   err.CloseWrite();
-  if (rc != 0) {
-    std::string why = "cannot run " + options.argv[0] + ": " + std::strerror(rc);
-    return rc == ENOENT ? Status(StatusCode::kNotFound, why) : InvalidArgument(why);
-  }
+  if (rc != 0) return cannot_run(rc);
 
   const Fd pidfd(OpenPidFd(pid));
   SubprocessResult result;
