@@ -9,31 +9,17 @@
 #include <cstdio>
 #include <thread>
 
+#include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/control_client.h"
 
 namespace sluice {
 namespace {
 
-constexpr const char* kDefaultConfig = "/etc/sluice/sluice.toml";
 constexpr const char* kDefaultSocket = "/run/sluice/control.sock";
-
-constexpr const char* kStatusUsage =
-    "usage: sluice [--config FILE | --socket PATH] status [--json] [--watch]\n"
-    "  what sluiced is doing: agent, sensors, buffer, upstreams, rules, active alerts\n"
-    "  --json    every field, one JSON document (with --watch: one per line)\n"
-    "  --watch   redraw once a second (progress bars and ETA on a terminal); Ctrl-C ends\n";
-constexpr const char* kMetricsUsage =
-    "usage: sluice [--config FILE | --socket PATH] metrics\n"
-    "  counters and gauges of the running sluiced, Prometheus text format 0.0.4\n";
 
 volatile sig_atomic_t g_interrupted = 0;
 void OnInterrupt(int) { g_interrupted = 1; }
-
-int Usage(const char* usage, const std::string& why) {
-  std::fprintf(stderr, "sluice: %s\n%s", why.c_str(), usage);
-  return 2;
-}
 
 // The control socket: --socket, else the config's agent.control_socket
 // (the default config if it exists), else the default path.
@@ -43,11 +29,11 @@ bool ResolveSocket(const LiveCli& cli, std::string* path) {
     return true;
   }
   struct stat st;
-  if (!cli.config_given && ::stat(kDefaultConfig, &st) != 0) {
+  if (!cli.config_given && ::stat(cli::kDefaultConfig, &st) != 0) {
     *path = kDefaultSocket;
     return true;
   }
-  auto cfg = LoadConfig(cli.config_given ? cli.config_path : kDefaultConfig);
+  auto cfg = LoadConfig(cli.config_given ? cli.config_path : cli::kDefaultConfig);
   if (!cfg.ok() && !cli.config_given) {
     // The default config unreadable for this user (0640) or mid-edit: the
     // daemon is still reachable at the default socket.
@@ -89,25 +75,9 @@ int StatusOnce(const std::string& socket, bool json, std::map<std::string, doubl
 
 }  // namespace
 
-int RunLiveCommand(const LiveCli& cli, const std::string& command,
-                   const std::vector<std::string>& args) {
+int RunLiveCommand(const LiveCli& cli, const std::string& command, bool watch) {
   const bool status = command == "status";
-  const char* usage = status ? kStatusUsage : kMetricsUsage;
-  bool json = cli.json, watch = false;
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      return 0;
-    }
-    if (a == "--json")
-      json = true;
-    else if (status && a == "--watch")
-      watch = true;
-    else
-      return Usage(
-          usage,
-          (a.empty() || a[0] != '-' ? "unexpected argument \"" : "unknown option \"") + a + "\"");
-  }
+  const bool json = cli.json;
   std::string socket;
   if (!ResolveSocket(cli, &socket)) return 2;
 

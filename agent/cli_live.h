@@ -19,9 +19,9 @@ struct LiveCli {
   bool json = false;          // --json before the command
 };
 
-// `command` is "status" or "metrics"; `args` the words after it.
-int RunLiveCommand(const LiveCli& cli, const std::string& command,
-                   const std::vector<std::string>& args);
+// `command` is "status" or "metrics" (options already parsed by the
+// command table in sluice_main.cpp); `watch`: status --watch.
+int RunLiveCommand(const LiveCli& cli, const std::string& command, bool watch);
 
 // The human layout of a status response (80 columns). `progress`: draw a
 // progress bar and ETA under each draining upstream; `peak_backlog` holds

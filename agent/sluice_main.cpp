@@ -22,9 +22,7 @@ constexpr OptionSpec kSensor{"--sensor", nullptr, true, true};
 // status and metrics: the live commands of agent/cli_live.h.
 int RunLive(const std::string& command, Globals& globals, const Parsed& args) {
   LiveCli live{globals.config_path, globals.config_given, globals.socket, globals.json};
-  std::vector<std::string> words;
-  if (args.Has("--watch")) words.push_back("--watch");
-  return RunLiveCommand(live, command, words);
+  return RunLiveCommand(live, command, args.Has("--watch"));
 }
 int RunStatus(const CommandSpec&, Globals& globals, const Parsed& args) {
   return RunLive("status", globals, args);

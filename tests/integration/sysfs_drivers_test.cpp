@@ -62,6 +62,15 @@ std::string Sensor(const std::string& name, const std::string& driver, const std
          "\"\ninterval = \"50ms\"\nparams = { " + params + " }\n";
 }
 
+// Starts sluiced with SLUICE_SYSFS_ROOT pointing at the fake tree.
+bool StartOnFakeSys(Sluiced& d, const FakeTree& sys) {
+  if (setenv("SLUICE_SYSFS_ROOT", sys.root().c_str(), 1) != 0) return false;
+  std::string error;
+  bool started = d.Start(&error);
+  unsetenv("SLUICE_SYSFS_ROOT");
+  return started;
+}
+
 const char* kW1 = "bus/w1/devices/28-0000075d1c2a/w1_slave";
 
 std::string W1(const std::string& verdict, const std::string& t) {
@@ -99,12 +108,8 @@ TEST_CASE("sluiced reads sysfs, hwmon, iio and w1 sensors from a fake /sys",
   };
   const std::string config = dir.Join("sluice.toml");
   REQUIRE(WriteFile(config, cs.ToToml()));
-  REQUIRE(setenv("SLUICE_SYSFS_ROOT", sys.root().c_str(), 1) == 0);
   Sluiced d(config, dir.Join("sluiced.log"));
-  std::string error;
-  bool started = d.Start(&error);
-  unsetenv("SLUICE_SYSFS_ROOT");
-  REQUIRE(started);
+  REQUIRE(StartOnFakeSys(d, sys));
   INFO("log: " << d.Log());
 
   auto values = [&] { return ReadValues(cs.data_dir); };
@@ -165,12 +170,8 @@ TEST_CASE("a read blocked in the kernel neither stalls other sensors nor the shu
   };
   const std::string config = dir.Join("sluice.toml");
   REQUIRE(WriteFile(config, cs.ToToml()));
-  REQUIRE(setenv("SLUICE_SYSFS_ROOT", sys.root().c_str(), 1) == 0);
   Sluiced d(config, dir.Join("sluiced.log"));
-  std::string error;
-  bool started = d.Start(&error);
-  unsetenv("SLUICE_SYSFS_ROOT");
-  REQUIRE(started);
+  REQUIRE(StartOnFakeSys(d, sys));
   INFO("log: " << d.Log());
 
   CHECK(WaitUntil([&] { return d.Log().find("timed out") != std::string::npos; }, 15000000,
