@@ -10,6 +10,8 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "buffer/sqlite_util.h"
 #include "buffer/store.h"
 #include "common/json.h"
+#include "common/units.h"
 #include "schemas/sluice_generated.h"
 
 namespace sluice {
@@ -37,6 +40,7 @@ struct Report {
   std::vector<std::string> checks;    // what was checked and found fine
   std::vector<std::string> problems;  // each makes the exit status 1
   std::vector<std::string> notes;     // worth knowing, not a failure
+  std::vector<SeqGap> gaps;           // recorded possible-loss ranges
 };
 
 // Runs `sql`, calling row(stmt) per result row. False on error (*error).
@@ -173,6 +177,27 @@ bool CheckSchema(sqlite3* db, Report* r) {
   return true;
 }
 
+// The recorded possible-loss ranges (schema v3 and later).
+void LoadGaps(sqlite3* db, Report* r) {
+  std::string error;
+  int64_t has = 0;
+  if (!sql::QueryInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'gaps'", &has).ok() ||
+      has == 0) {
+    return;
+  }
+  bool ok = Each(db, "SELECT first_seq, last_seq, reason, at_us FROM gaps ORDER BY first_seq",
+                 &error, [&](sqlite3_stmt* st) {
+                   SeqGap g;
+                   g.first_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+                   g.last_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
+                   const unsigned char* why = sqlite3_column_text(st, 2);
+                   g.reason = why ? reinterpret_cast<const char*>(why) : "";
+                   g.at_us = sqlite3_column_int64(st, 3);
+                   r->gaps.push_back(std::move(g));
+                 });
+  if (!ok) r->problems.push_back("gaps: " + error);
+}
+
 // Every body verifies and agrees with its row; seq gaps above the oldest
 // retained reading (eviction takes oldest readings first, so gaps below it
 // are evictions) are listed as notes: a power loss below durability full
@@ -195,7 +220,10 @@ void CheckEvents(sqlite3* db, Report* r) {
         }
         if (!good && bad++ == 0) first_bad = seq;
         if (kind == static_cast<int>(EventKind::kReading) && min_reading == 0) min_reading = seq;
-        if (prev != 0 && seq > prev + 1 && min_reading != 0 && prev >= min_reading) {
+        if (prev != 0 && seq > prev + 1 && min_reading != 0 && prev >= min_reading &&
+            GapSeqsUpTo(r->gaps, static_cast<uint64_t>(seq - 1)) -
+                    GapSeqsUpTo(r->gaps, static_cast<uint64_t>(prev)) <
+                static_cast<uint64_t>(seq - prev - 1)) {
           if (jumps++ < static_cast<int64_t>(kMaxListed)) {
             jump_text.push_back(std::to_string(prev) + " -> " + std::to_string(seq));
           }
@@ -216,13 +244,22 @@ void CheckEvents(sqlite3* db, Report* r) {
     std::string list;
     for (const std::string& j : jump_text) list += (list.empty() ? "" : ", ") + j;
     r->notes.push_back(std::to_string(jumps) + " seq jumps among retained readings (" + list +
-                       "): expected only after a power loss or a replaced database");
+                       ") not explained by a recorded possible-loss range");
   } else if (r->events > 0) {
     r->checks.push_back("seq continuous from the oldest retained reading");
   }
+  for (const SeqGap& g : r->gaps) {
+    r->notes.push_back("seqs " + std::to_string(g.first_seq) + ".." + std::to_string(g.last_seq) +
+                       " skipped as possibly lost at " + FormatUtc(g.at_us, false) + ": " +
+                       g.reason);
+  }
   if (r->first_seq > 1) {
-    r->notes.push_back(std::to_string(r->first_seq - 1) + " events before seq " +
-                       std::to_string(r->first_seq) + " were evicted");
+    const uint64_t before = static_cast<uint64_t>(r->first_seq - 1);
+    const uint64_t lost = GapSeqsUpTo(r->gaps, before);
+    if (before > lost) {
+      r->notes.push_back(std::to_string(before - lost) + " events before seq " +
+                         std::to_string(r->first_seq) + " were evicted");
+    }
   }
 }
 
@@ -244,16 +281,24 @@ void CheckCursors(sqlite3* db, const std::string& data_dir, Report* r) {
     r->problems.push_back("cursors: " + error);
   else
     r->checks.push_back(std::to_string(n) + " upstream cursors within the committed range");
-  SeqReservation reservation(data_dir);
-  Status s = reservation.Load();
-  if (!s.ok()) {
-    r->problems.push_back("buffer.seq: " + s.message());
-  } else if (reservation.reserved() != 0 &&
-             static_cast<int64_t>(reservation.reserved()) < last_committed) {
-    r->problems.push_back("buffer.seq reserves up to " + std::to_string(reservation.reserved()) +
-                          ", below the last committed seq " + std::to_string(last_committed));
-  } else if (reservation.reserved() != 0) {
-    r->checks.push_back("buffer.seq reservation covers the committed seqs");
+  // The seq floor: both copies (buffer/seq_file.h), each checked alone.
+  for (const char* name : {"buffer.seq", "buffer.floor"}) {
+    const std::string path = data_dir + "/" + name;
+    std::ifstream in(path);
+    if (!in) {
+      if (errno != ENOENT) r->notes.push_back(std::string(name) + ": " + std::strerror(errno));
+      continue;
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint64_t reserved = 0;
+    if (!SeqReservation::ParseLine(text, &reserved)) {
+      r->problems.push_back(std::string(name) + " is malformed (sluiced rewrites it at start)");
+    } else if (static_cast<int64_t>(reserved) < last_committed) {
+      r->problems.push_back(std::string(name) + " reserves up to " + std::to_string(reserved) +
+                            ", below the last committed seq " + std::to_string(last_committed));
+    } else {
+      r->checks.push_back(std::string(name) + " reservation covers the committed seqs");
+    }
   }
 }
 
@@ -316,6 +361,7 @@ int RunBufferCheck(const CommandSpec&, Globals& globals, const Parsed& args) {
   } else {
     CheckIntegrity(db.get(), &r);
     if (CheckSchema(db.get(), &r)) {
+      LoadGaps(db.get(), &r);
       CheckEvents(db.get(), &r);
       CheckCursors(db.get(), data_dir, &r);
     }

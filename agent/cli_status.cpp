@@ -160,6 +160,34 @@ void RenderBuffer(const JsonValue& b, double now, std::string* out) {
                   " commits, " + Bytes(Num(b, "committed_bytes")) + " written",
               kWidth) +
           "\n";
+  double failing = AgeOf(b, "commit_failing_since_us", now);
+  if (failing >= 0) {
+    *out += Fit("          COMMITS FAILING for " + Age(failing) + ", holding " +
+                    Count(Num(b, "held_events")) + " events: " + Str(b, "last_commit_error"),
+                kWidth) +
+            "\n";
+  }
+  if (Num(b, "failed_events") > 0) {
+    *out += Fit("          lost " + Count(Num(b, "failed_events")) +
+                    " events still uncommitted at a stop",
+                kWidth) +
+            "\n";
+  }
+  const JsonValue& gaps = Member(b, "possible_loss");
+  if (Num(gaps, "ranges") > 0) {
+    *out += Fit("          possibly lost: " + Count(Num(gaps, "seqs")) + " seqs in " +
+                    Count(Num(gaps, "ranges")) + " ranges, last " +
+                    Count(Num(gaps, "last_first_seq")) + ".." +
+                    Count(Num(gaps, "last_last_seq")) + " (" + Str(gaps, "last_reason") + ")",
+                kWidth) +
+            "\n";
+  }
+  if (Num(b, "file_replacements") > 0) {
+    *out += Fit("          buffer.db deleted or replaced while open " +
+                    Count(Num(b, "file_replacements")) + " times",
+                kWidth) +
+            "\n";
+  }
 }
 
 void RenderUpstream(const JsonValue& u, double now, bool progress,
@@ -240,7 +268,12 @@ std::string RenderStatus(const JsonValue& st, bool progress,
                  std::to_string(static_cast<long long>(Num(agent, "pid"))) + "  up " +
                  Age(Num(agent, "uptime_s")),
              kWidth) +
-         "\n\n";
+         "\n";
+  const JsonValue* healthy = agent.Find("healthy");
+  if (healthy != nullptr && !healthy->AsBool()) {
+    out += Fit("UNHEALTHY " + Str(agent, "unhealthy_reason"), kWidth) + "\n";
+  }
+  out += "\n";
   RenderSensors(st, now, &out);
   out += "\n";
   RenderBuffer(Member(st, "buffer"), now, &out);

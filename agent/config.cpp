@@ -318,6 +318,10 @@ void ParseBuffer(Errors& errors, const toml::table& t, BufferConfig* b) {
     else sec.ErrorAtKey("durability", "\"durability\" must be off, normal or full, not \"" + durability + "\"");
   }
   sec.Duration("commit_interval", &b->commit_interval_us);
+  if (sec.Duration("sync_interval", &b->sync_interval_us) &&
+      (b->sync_interval_us < 1000 || b->sync_interval_us > 3600ll * 1000000)) {
+    sec.ErrorAtKey("sync_interval", "\"sync_interval\" must be between 1ms and 1h");
+  }
   sec.Finish();
 }
 

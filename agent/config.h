@@ -35,6 +35,7 @@ struct BufferConfig {
   uint64_t max_bytes = 256ull << 20;
   Durability durability = Durability::kNormal;
   int64_t commit_interval_us = 20000;
+  int64_t sync_interval_us = 10000000;  // durability normal: fsync at least this often
 };
 
 struct SensorConfig {

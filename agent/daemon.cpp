@@ -87,6 +87,7 @@ Status Daemon::Start() {
   ro.max_bytes = config_.buffer.max_bytes;
   ro.durability = config_.buffer.durability;
   ro.commit_interval_us = config_.buffer.commit_interval_us;
+  ro.sync_interval_us = config_.buffer.sync_interval_us;
   for (const UpstreamConfig& u : config_.upstreams) ro.upstreams.push_back(u.name);
   auto ring = Ring::Open(ro, clock_);
   if (!ring.ok()) return ring.status();

@@ -11,6 +11,7 @@
 #include "drivers/mqtt.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/units.h"
 
 namespace sluice {
 namespace {
@@ -162,6 +163,21 @@ DaemonSnapshot Daemon::Snapshot() {
   EstimateDrain(&s);
   s.rules_enabled = runner_ != nullptr;
   s.healthy = PartsHealthy(s.ring.writer_idle_us);
+  if (!s.healthy) {
+    s.unhealthy_reason = s.ring.writer_idle_us < 0 ? "the buffer writer stopped"
+                         : s.ring.writer_idle_us >= kWriterStallUs
+                             ? "a commit has been stuck for " +
+                                   std::to_string(s.ring.writer_idle_us / 1000000) + " s"
+                             : "the rules thread stopped";
+  } else if (s.ring.commit_failing_since_us != 0) {
+    // Liveness still earns the watchdog's ping (a restart would lose what
+    // is held), but the daemon is not healthy.
+    s.healthy = false;
+    s.unhealthy_reason = "commits failing since " +
+                         FormatUtc(s.ring.commit_failing_since_us, false) + ", holding " +
+                         std::to_string(s.ring.held_events) +
+                         " events: " + s.ring.last_commit_error;
+  }
   if (runner_) s.rules = runner_->Stats();
   s.control = control_->stats();
   return s;

@@ -3,6 +3,7 @@
 #include <flatbuffers/flatbuffers.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "buffer/codec.h"
@@ -104,6 +105,25 @@ Status HistoryDb::Range(HistoryRange* out) {
     s = sql::QueryInt(db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'next_seq'), 1)",
                       &next);
   }
+  int64_t has_gaps = 0;
+  if (s.ok()) {
+    s = sql::QueryInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'gaps'", &has_gaps);
+  }
+  if (s.ok() && has_gaps > 0) {
+    sql::Stmt st;
+    s = st.Prepare(db, "SELECT first_seq, last_seq, reason, at_us FROM gaps ORDER BY first_seq");
+    int rc = SQLITE_DONE;
+    while (s.ok() && (rc = st.Step()) == SQLITE_ROW) {
+      SeqGap g;
+      g.first_seq = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
+      g.last_seq = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 1));
+      const unsigned char* why = sqlite3_column_text(st.get(), 2);
+      g.reason = why ? reinterpret_cast<const char*>(why) : "";
+      g.at_us = sqlite3_column_int64(st.get(), 3);
+      out->gaps.push_back(std::move(g));
+    }
+    if (s.ok() && rc != SQLITE_DONE) s = sql::Error(db, rc, "read gaps");
+  }
   Status c = sql::Exec(db, "COMMIT");
   if (s.ok()) s = c;
   SLUICE_RETURN_IF_ERROR(s);
@@ -188,15 +208,54 @@ bool DecodeStoredAlert(const StoredEvent& e, Alert* out) {
   return true;
 }
 
+uint64_t GapSeqsUpTo(const std::vector<SeqGap>& gaps, uint64_t upto) {
+  uint64_t n = 0;
+  for (const SeqGap& g : gaps) {
+    if (g.first_seq > upto || g.last_seq < g.first_seq) continue;
+    n += std::min(g.last_seq, upto) - g.first_seq + 1;
+  }
+  return n;
+}
+
+namespace {
+
+// "; 12 seqs (5..16) skipped as possibly lost: <reason>" for the gaps at or
+// below `upto`.
+std::string LostNote(const std::vector<SeqGap>& gaps, uint64_t upto) {
+  const uint64_t lost = GapSeqsUpTo(gaps, upto);
+  if (lost == 0) return "";
+  std::string out = "; " + std::to_string(lost) + " seqs skipped as possibly lost (";
+  bool first = true;
+  for (const SeqGap& g : gaps) {
+    if (g.first_seq > upto) continue;
+    out += (first ? "" : ", ") + std::to_string(g.first_seq) + ".." +
+           std::to_string(g.last_seq) + ": " + g.reason;
+    first = false;
+  }
+  return out + ")";
+}
+
+}  // namespace
+
 std::string EvictedNote(const HistoryRange& range, int64_t since_us) {
   if (range.first_seq == 0) {
     if (range.last_committed == 0) return "";
-    return "all " + std::to_string(range.last_committed) +
-           " committed events were evicted (the ring is empty)";
+    const uint64_t lost = GapSeqsUpTo(range.gaps, range.last_committed);
+    return "all " + std::to_string(range.last_committed - lost) +
+           " committed events were evicted (the ring is empty)" +
+           LostNote(range.gaps, range.last_committed);
   }
   if (range.first_seq <= 1 || since_us > range.first_ts_us) return "";
-  return std::to_string(range.first_seq - 1) + " events before seq " +
-         std::to_string(range.first_seq) + " were evicted";
+  const uint64_t before = range.first_seq - 1;
+  const uint64_t lost = GapSeqsUpTo(range.gaps, before);
+  std::string note;
+  if (before > lost) {
+    note = std::to_string(before - lost) + " events before seq " +
+           std::to_string(range.first_seq) + " were evicted";
+  }
+  std::string lost_note = LostNote(range.gaps, before);
+  if (note.empty() && !lost_note.empty()) return lost_note.substr(2);
+  return note + lost_note;
 }
 
 }  // namespace sluice

@@ -29,13 +29,26 @@ struct HistoryFilter {
   int64_t until_us = INT64_MAX;  // ts_us < until_us
 };
 
+// A seq range a start of sluiced could not vouch for: skipped, never reused,
+// possibly handed out and lost (buffer table gaps).
+struct SeqGap {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  std::string reason;
+  int64_t at_us = 0;
+};
+
 // The retained seq range at one moment.
 struct HistoryRange {
   uint64_t first_seq = 0;  // 0: the ring is empty
   uint64_t last_seq = 0;
   int64_t first_ts_us = 0;
   uint64_t last_committed = 0;  // meta next_seq - 1 (survives eviction)
+  std::vector<SeqGap> gaps;     // in seq order
 };
+
+// Seqs of `gaps` at or below `upto`.
+uint64_t GapSeqsUpTo(const std::vector<SeqGap>& gaps, uint64_t upto);
 
 class HistoryDb {
  public:

@@ -25,6 +25,7 @@ class RingSink final : public ReadingSink {
     rec.sensor = std::move(reading.sensor);
     return ring_.Append(std::move(rec), timeout_us);
   }
+  void CountDropped(uint64_t n) override { ring_.CountDropped(n); }
 
  private:
   Ring& ring_;

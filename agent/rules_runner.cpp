@@ -232,6 +232,7 @@ void RulesRunner::CommitAlerts() {
       ++local_.alerts_committed;
     } else {
       ++local_.alerts_dropped;
+      ring_.CountDropped(1);
       LogError("rules", "alert " + a.rule + " " + a.state + " not committed: " + st.message());
     }
   }

@@ -99,6 +99,10 @@ std::string StatusJson(const DaemonSnapshot& s) {
     a.I("started_us", s.started_us);
     a.D("uptime_s", Seconds(s.uptime_us));
     a.B("healthy", s.healthy);
+    if (s.unhealthy_reason.empty())
+      a.Null("unhealthy_reason");
+    else
+      a.S("unhealthy_reason", s.unhealthy_reason);
     a.End();
   }
   Array(top.Raw("sensors"), s.sensors, [&](const SensorStatus& x) {
@@ -166,6 +170,29 @@ std::string StatusJson(const DaemonSnapshot& s) {
     }
     b.U("dropped", r.dropped);
     b.U("failed_events", r.failed_events);
+    b.U("held_events", r.held_events);
+    b.Ts("commit_failing_since_us", r.commit_failing_since_us);
+    if (r.last_commit_error.empty())
+      b.Null("last_commit_error");
+    else
+      b.S("last_commit_error", r.last_commit_error);
+    b.U("synced_seq", r.synced_seq);
+    b.Ts("last_sync_us", r.last_sync_us);
+    b.U("sync_failures", r.sync_failures);
+    b.U("file_replacements", r.file_replacements);
+    {
+      Obj g(b.Raw("possible_loss"));
+      g.U("ranges", r.gaps.ranges);
+      g.U("seqs", r.gaps.seqs);
+      g.U("last_first_seq", r.gaps.last_first);
+      g.U("last_last_seq", r.gaps.last_last);
+      if (r.gaps.ranges == 0)
+        g.Null("last_reason");
+      else
+        g.S("last_reason", r.gaps.last_reason);
+      g.Ts("last_at_us", r.gaps.last_at_us);
+      g.End();
+    }
     b.U("full_events", r.full_events);
     b.U("corrupt_recoveries", r.corrupt_recoveries);
     b.U("corrupt_rows", r.corrupt_rows);
@@ -394,15 +421,31 @@ std::string PrometheusText(const DaemonSnapshot& s) {
   p.Family("sluice_buffer_evictions_total", "counter", "Events evicted, by reason.")
       .Sample(r.evicted_total - std::min(r.evicted_total, r.evicted_full), {{"reason", "limit"}})
       .Sample(r.evicted_full, {{"reason", "full_disk"}});
-  p.Family("sluice_buffer_dropped_total", "counter", "Events refused by a full queue.")
+  p.Family("sluice_buffer_dropped_total", "counter",
+           "Events producers gave up on because the queue stayed full.")
       .Sample(r.dropped);
-  p.Family("sluice_buffer_failed_events_total", "counter", "Queued events lost to failed commits.")
+  p.Family("sluice_buffer_failed_events_total", "counter",
+           "Events still uncommitted (commits failing) when sluiced stopped.")
       .Sample(r.failed_events);
+  p.Family("sluice_buffer_held_events", "gauge", "Events held for retry while commits fail.")
+      .Sample(r.held_events);
+  p.Family("sluice_buffer_commits_failing", "gauge", "1 while commits fail (storage error).")
+      .Sample(r.commit_failing_since_us != 0 ? 1 : 0);
+  p.Family("sluice_buffer_synced_seq", "gauge", "Every seq up to this one is fsynced.")
+      .Sample(r.synced_seq);
+  p.Family("sluice_buffer_sync_failures_total", "counter", "Failed periodic fsyncs.")
+      .Sample(r.sync_failures);
+  p.Family("sluice_buffer_file_replacements_total", "counter",
+           "buffer.db deleted or replaced while open.")
+      .Sample(r.file_replacements);
+  p.Family("sluice_buffer_possible_loss_seqs", "gauge",
+           "Seqs a start could not vouch for (skipped, possibly lost).")
+      .Sample(r.gaps.seqs);
   p.Family("sluice_buffer_full_disk_total", "counter", "Times the disk was found full.")
       .Sample(r.full_events);
   p.Family("sluice_buffer_corrupt_recoveries_total", "counter", "Corrupt databases set aside.")
       .Sample(r.corrupt_recoveries);
-  p.Family("sluice_healthy", "gauge", "1 while the pipeline earns watchdog pings.")
+  p.Family("sluice_healthy", "gauge", "1 while the pipeline runs and commits succeed.")
       .Sample(s.healthy ? 1 : 0);
   p.Family("sluice_buffer_writer_idle_seconds", "gauge",
            "Since the writer thread last went round its loop (about 1 s when idle).")

@@ -41,7 +41,10 @@ struct DaemonSnapshot {
   int64_t now_us = 0;      // wall clock
   int64_t started_us = 0;  // wall clock at start
   int64_t uptime_us = 0;   // monotonic
-  bool healthy = false;     // what the watchdog test says (Daemon::Healthy)
+  // The pipeline runs (writer loop and rules thread alive: what earns the
+  // watchdog's ping, Daemon::Healthy) and commits succeed.
+  bool healthy = false;
+  std::string unhealthy_reason;  // why not, "" when healthy
   std::vector<SensorStatus> sensors;
   std::vector<std::string> sensor_units;  // parallel to sensors
   std::vector<PushSnapshot> listeners;

@@ -129,8 +129,12 @@ UplinkStats Uplink::Stats() const {
     s = stats_;
     s.acked_seq = acked_seq_;
   }
-  const uint64_t last = ring_.LastSeq();
-  s.backlog = last > s.acked_seq ? last - s.acked_seq : 0;
+  // What the ring still holds above the cursor: seqs evicted (or skipped
+  // as possibly lost) before they were sent are not backlog.
+  const RingStats r = ring_.Stats();
+  s.backlog = r.last_seq > s.acked_seq ? r.last_seq - s.acked_seq : 0;
+  s.backlog = std::min<uint64_t>(s.backlog, r.events);
+  if (r.first_seq > s.acked_seq) s.backlog = r.events;
   return s;
 }
 

@@ -8,8 +8,11 @@
 
 namespace sluice {
 
-ReaderImpl::ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows)
-    : corrupt_rows_(std::move(corrupt_rows)) {}
+ReaderImpl::ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows,
+                       std::shared_ptr<std::atomic<uint64_t>> generation)
+    : corrupt_rows_(std::move(corrupt_rows)), generation_(std::move(generation)) {
+  if (generation_) seen_generation_ = generation_->load();
+}
 
 ReaderImpl::~ReaderImpl() {
   Status s = read_.Finalize();
@@ -17,7 +20,15 @@ ReaderImpl::~ReaderImpl() {
   if (!s.ok()) LogError("buffer", "closing a reader: " + s.ToString());
 }
 
+Status ReaderImpl::Reopen() {
+  SLUICE_RETURN_IF_ERROR(read_.Finalize());
+  SLUICE_RETURN_IF_ERROR(db_.Close());
+  return Init(path_, allow_immutable_);
+}
+
 Status ReaderImpl::Init(const std::string& path, bool allow_immutable) {
+  path_ = path;
+  allow_immutable_ = allow_immutable;
   if (allow_immutable) {
     SLUICE_RETURN_IF_ERROR(OpenReadOnlyDb(path, &db_));
   } else {
@@ -32,6 +43,10 @@ Status ReaderImpl::Init(const std::string& path, bool allow_immutable) {
 Status ReaderImpl::ReadAfter(uint64_t after_seq, size_t max_events,
                              std::vector<StoredEvent>* out) {
   if (max_events == 0) return Status::Ok();
+  if (generation_ && generation_->load() != seen_generation_) {
+    seen_generation_ = generation_->load();
+    SLUICE_RETURN_IF_ERROR(Reopen());
+  }
   sqlite3_stmt* st = read_.get();
   sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(after_seq));
   size_t got = 0;

@@ -17,7 +17,10 @@ class ReaderImpl final : public RingReader {
  public:
   // `corrupt_rows` counts rows whose body fails verification; shared with
   // the Ring's Stats().
-  explicit ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows);
+  // `generation` (may be null) is bumped by the writer when it moved to a
+  // new buffer.db; the reader then reopens before its next read.
+  ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows,
+             std::shared_ptr<std::atomic<uint64_t>> generation = nullptr);
   ~ReaderImpl() override;
 
   // Opens the read connection. `allow_immutable` (the CLI's readers): fall
@@ -28,7 +31,13 @@ class ReaderImpl final : public RingReader {
                    std::vector<StoredEvent>* out) override;
 
  private:
+  Status Reopen();
+
   std::shared_ptr<std::atomic<uint64_t>> corrupt_rows_;
+  std::shared_ptr<std::atomic<uint64_t>> generation_;
+  uint64_t seen_generation_ = 0;
+  std::string path_;
+  bool allow_immutable_ = false;
   uint64_t logged_corrupt_ = 0;
   sql::Db db_;
   sql::Stmt read_;  // declared after db_: finalized before the close

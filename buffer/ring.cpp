@@ -6,7 +6,24 @@
 // swaps the whole queue out and commits it in one transaction. Changed
 // upstream cursors ride along with every commit; with no events they are
 // written at most every kCursorIdleSaveUs.
+//
+// A commit that fails (storage error, a full disk with nothing left to
+// evict) loses nothing: the writer holds what it could not commit, counts
+// it against the queue's capacity (so producers wait: stream senders are
+// held back), reports the failure in Stats() and retries with capped
+// backoff until storage works again. Only what is still held when the ring
+// stops is lost (failed_events).
+//
+// durability normal: a sync thread fsyncs the WAL every sync_interval, so a
+// power cut loses at most that much of what was committed.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
 
 #include <atomic>
 #include <chrono>
@@ -20,20 +37,25 @@
 #include "buffer/store.h"
 #include "buffer/writer.h"
 #include "common/log.h"
+#include "common/units.h"
 
 namespace sluice {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 constexpr auto kCursorIdleSave = std::chrono::seconds(1);
+constexpr auto kRetryMin = std::chrono::milliseconds(100);
+constexpr auto kRetryMax = std::chrono::seconds(5);
 
 class RingImpl final : public Ring {
  public:
-  RingImpl(const RingOptions& options, std::unique_ptr<Writer> writer)
+  RingImpl(const RingOptions& options, std::unique_ptr<Writer> writer, Clock& clock)
       : options_(options),
+        clock_(clock),
         writer_(std::move(writer)),
         acked_(options.upstreams.size()),
-        corrupt_rows_(std::make_shared<std::atomic<uint64_t>>(0)) {
+        corrupt_rows_(std::make_shared<std::atomic<uint64_t>>(0)),
+        generation_(std::make_shared<std::atomic<uint64_t>>(0)) {
     const WriterState& ws = writer_->state();
     for (size_t i = 0; i < acked_.size(); ++i) acked_[i] = ws.acked[i];
     last_seq_ = writer_->last_seq();
@@ -46,7 +68,12 @@ class RingImpl final : public Ring {
     if (!s.ok()) LogError("buffer", "stop: " + s.ToString());
   }
 
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+    if (options_.durability == Durability::kNormal && options_.sync_interval_us > 0) {
+      sync_thread_ = std::thread([this] { SyncLoop(); });
+    }
+  }
 
   Status Append(Record record, int64_t timeout_us) override {
     if (!VerifyEncodedEvent(record.body.data(), record.body.size())) {
@@ -54,16 +81,16 @@ class RingImpl final : public Ring {
     }
     std::unique_lock<std::mutex> lk(mu_);
     if (stopping_) return Unavailable("buffer: ring is stopping");
-    if (queue_.size() >= options_.queue_capacity) {
+    if (QueueFull()) {
       if (timeout_us > 0) {
-        space_cv_.wait_for(lk, std::chrono::microseconds(timeout_us), [&] {
-          return stopping_ || queue_.size() < options_.queue_capacity;
-        });
+        space_cv_.wait_for(lk, std::chrono::microseconds(timeout_us),
+                           [&] { return stopping_ || !QueueFull(); });
       }
       if (stopping_) return Unavailable("buffer: ring is stopping");
-      if (queue_.size() >= options_.queue_capacity) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        return Unavailable("buffer: queue full");
+      if (QueueFull()) {
+        return Unavailable(held_ > 0 ? "buffer: queue full (commits failing: " +
+                                           failing_error_ + ")"
+                                     : std::string("buffer: queue full"));
       }
     }
     if (queue_.empty()) {
@@ -75,14 +102,16 @@ class RingImpl final : public Ring {
     return Status::Ok();
   }
 
+  void CountDropped(uint64_t n) override { dropped_.fetch_add(n, std::memory_order_relaxed); }
+
   Status Flush() override {
     std::unique_lock<std::mutex> lk(mu_);
     uint64_t target = enqueued_;
-    if (processed_ >= target) return last_status_;
+    if (attempted_ >= target) return last_status_;
     if (flush_target_ < target) flush_target_ = target;
     writer_cv_.notify_one();
-    done_cv_.wait(lk, [&] { return processed_ >= target || writer_done_; });
-    if (processed_ < target) return Unavailable("buffer: ring stopped");
+    done_cv_.wait(lk, [&] { return attempted_ >= target || writer_done_; });
+    if (attempted_ < target) return Unavailable("buffer: ring stopped");
     return last_status_;
   }
 
@@ -108,7 +137,7 @@ class RingImpl final : public Ring {
   }
 
   StatusOr<std::unique_ptr<RingReader>> NewReader() override {
-    auto r = std::make_unique<ReaderImpl>(corrupt_rows_);
+    auto r = std::make_unique<ReaderImpl>(corrupt_rows_, generation_);
     SLUICE_RETURN_IF_ERROR(r->Init(DbPath(options_.data_dir), /*allow_immutable=*/false));
     return std::unique_ptr<RingReader>(std::move(r));
   }
@@ -120,6 +149,19 @@ class RingImpl final : public Ring {
       s = stats_;
     }
     s.dropped = dropped_.load();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      s.held_events = held_;
+      s.failed_events += lost_at_stop_;
+      s.commit_failing_since_us = failing_since_us_;
+      if (!failing_error_.empty()) s.last_commit_error = failing_error_;
+    }
+    {
+      std::lock_guard<std::mutex> lk(sync_mu_);
+      s.synced_seq = synced_seq_;
+      s.last_sync_us = last_sync_us_;
+      s.sync_failures = sync_failures_;
+    }
     s.corrupt_rows = corrupt_rows_->load();
     if (writer_exited_.load()) {
       s.writer_idle_us = -1;
@@ -150,6 +192,12 @@ class RingImpl final : public Ring {
     space_cv_.notify_all();
     done_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard<std::mutex> lk(sync_mu_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_all();
+    if (sync_thread_.joinable()) sync_thread_.join();
     stop_status_ = writer_->Close();
     stopped_ = true;
     return stop_status_;
@@ -183,6 +231,8 @@ class RingImpl final : public Ring {
     s.committed_events = ws.committed_events;
     s.committed_bytes = ws.committed_bytes;
     s.last_commit_us = ws.last_commit_wall_us;
+    s.file_replacements = ws.file_replacements;
+    s.gaps = ws.gaps;
     s.upstreams.resize(options_.upstreams.size());
     for (size_t i = 0; i < s.upstreams.size(); ++i) {
       s.upstreams[i].name = options_.upstreams[i];
@@ -190,30 +240,51 @@ class RingImpl final : public Ring {
     }
   }
 
+  // mu_ held. Held events count against the queue's capacity.
+  bool QueueFull() const { return queue_.size() + held_ >= options_.queue_capacity; }
+
   // Writer thread.
   void Run() {
     std::vector<Record> batch;
     batch.reserve(queue_.capacity());
     auto last_cursor_save = SteadyClock::now();
+    auto retry_delay = std::chrono::duration_cast<SteadyClock::duration>(kRetryMin);
+    auto retry_at = SteadyClock::now();
     const auto interval = std::chrono::microseconds(options_.commit_interval_us);
     for (;;) {
       heartbeat_.store(SteadyClock::now().time_since_epoch().count());
       bool stop = false;
+      uint64_t through = 0;  // enqueued_ covered by this attempt
       {
         std::unique_lock<std::mutex> lk(mu_);
         for (;;) {
-          if (stopping_ || flush_target_ > processed_) break;
+          if (stopping_) break;
           auto now = SteadyClock::now();
+          if (!batch.empty()) {
+            // Holding what failed: retry at retry_at (a Flush does not
+            // hurry it; it returns the failure it already has).
+            if (now >= retry_at) break;
+            writer_cv_.wait_until(lk, std::min(retry_at, now + kCursorIdleSave));
+            heartbeat_.store(SteadyClock::now().time_since_epoch().count());
+            continue;
+          }
+          if (flush_target_ > attempted_) break;
           if (!queue_.empty() && now >= first_enqueue_ + interval) break;
           if (now >= last_cursor_save + kCursorIdleSave) break;
           auto deadline = queue_.empty() ? last_cursor_save + kCursorIdleSave
                                          : first_enqueue_ + interval;
           writer_cv_.wait_until(lk, deadline);
         }
-        batch.swap(queue_);
+        if (batch.empty()) {
+          batch.swap(queue_);
+        } else {
+          std::move(queue_.begin(), queue_.end(), std::back_inserter(batch));
+          queue_.clear();
+        }
+        held_ = batch.size();
+        through = enqueued_;
         stop = stopping_;
       }
-      space_cv_.notify_all();
       std::vector<uint64_t> acked = AckedSnapshot();
       Status s;
       bool committed = false;
@@ -224,25 +295,97 @@ class RingImpl final : public Ring {
       } else if (!stop) {
         last_cursor_save = SteadyClock::now();
       }
-      if (committed) Publish();
+      bool switched = false;
+      if (s.ok()) {
+        batch.clear();
+        switched = writer_->CheckFileIdentity();
+        if (switched) generation_->fetch_add(1);
+      }
+      if (committed || switched) Publish();
       {
         std::lock_guard<std::mutex> lk(mu_);
-        processed_ += batch.size();
+        attempted_ = std::max(attempted_, through);
         if (committed) last_status_ = s;
+        if (s.ok()) {
+          if (failing_since_us_ != 0) {
+            LogInfo("buffer", "commits succeed again after failing since " +
+                                  FormatUtc(failing_since_us_, false) + " (" + failing_error_ + ")");
+          }
+          failing_since_us_ = 0;
+          retry_delay = std::chrono::duration_cast<SteadyClock::duration>(kRetryMin);
+        } else {
+          if (failing_since_us_ == 0) failing_since_us_ = clock_.NowWallUs();
+          failing_error_ = s.ToString();
+          retry_at = SteadyClock::now() + retry_delay;
+          retry_delay = std::min<SteadyClock::duration>(retry_delay * 2, kRetryMax);
+        }
+        held_ = batch.size();
         last_seq_ = writer_->last_seq();
+        if (stop && !batch.empty()) {
+          // Stopping: one last attempt was made; what it could not commit
+          // is lost.
+          lost_at_stop_ += batch.size();
+          LogError("buffer", "stopping with " + std::to_string(batch.size()) +
+                                 " events that could not be committed: " + s.ToString());
+          held_ = 0;
+          batch.clear();
+        }
         if (stop && queue_.empty()) writer_done_ = true;
       }
+      space_cv_.notify_all();
       done_cv_.notify_all();
-      batch.clear();
       if (stop) {
         std::lock_guard<std::mutex> lk(mu_);
-        if (queue_.empty()) break;
+        if (queue_.empty() && batch.empty()) break;
       }
     }
     writer_exited_.store(true);
   }
 
+  // Sync thread (durability normal): fsync the WAL every sync_interval, so
+  // that every seq committed before the fsync started survives a power cut.
+  void SyncLoop() {
+    const std::string wal = DbPath(options_.data_dir) + "-wal";
+    bool dir_synced = false;
+    std::unique_lock<std::mutex> lk(sync_mu_);
+    for (;;) {
+      sync_cv_.wait_for(lk, std::chrono::microseconds(options_.sync_interval_us),
+                        [&] { return sync_stop_; });
+      if (sync_stop_) return;
+      const uint64_t target = last_seq_.load();
+      if (target == synced_seq_) continue;
+      lk.unlock();
+      Status s = FsyncPath(wal);
+      if (s.ok() && !dir_synced) {
+        s = FsyncDir(options_.data_dir);
+        dir_synced = s.ok();
+      }
+      lk.lock();
+      if (s.ok()) {
+        synced_seq_ = target;
+        last_sync_us_ = clock_.NowWallUs();
+      } else {
+        ++sync_failures_;
+        sync_log_.Log("periodic fsync of the WAL failed: " + s.ToString());
+      }
+    }
+  }
+
+  static Status FsyncPath(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      // No WAL right now (just checkpointed and removed): nothing unsynced.
+      if (errno == ENOENT) return Status::Ok();
+      return IoError("open " + path + ": " + std::strerror(errno));
+    }
+    Status s;
+    if (::fsync(fd) != 0) s = IoError("fsync " + path + ": " + std::strerror(errno));
+    ::close(fd);
+    return s;
+  }
+
   const RingOptions options_;
+  Clock& clock_;
   std::unique_ptr<Writer> writer_;  // writer thread only once started
 
   mutable std::mutex mu_;
@@ -252,7 +395,11 @@ class RingImpl final : public Ring {
   std::vector<Record> queue_;          // guarded by mu_
   SteadyClock::time_point first_enqueue_;
   uint64_t enqueued_ = 0;              // Appends accepted (mu_)
-  uint64_t processed_ = 0;             // of those, committed or failed (mu_)
+  uint64_t attempted_ = 0;             // of those, through a commit attempt (mu_)
+  uint64_t held_ = 0;                  // with the writer, not yet committed (mu_)
+  uint64_t lost_at_stop_ = 0;          // held when the ring stopped (mu_)
+  int64_t failing_since_us_ = 0;       // commits failing since (wall; mu_)
+  std::string failing_error_;          // the last commit error (mu_)
   uint64_t flush_target_ = 0;          // (mu_)
   bool stopping_ = false;              // (mu_)
   bool writer_done_ = false;           // (mu_)
@@ -265,6 +412,17 @@ class RingImpl final : public Ring {
   std::atomic<SteadyClock::rep> heartbeat_{SteadyClock::now().time_since_epoch().count()};
   std::atomic<bool> writer_exited_{false};
   std::shared_ptr<std::atomic<uint64_t>> corrupt_rows_;
+  // Bumped when the writer moved to a new buffer.db: readers reopen.
+  std::shared_ptr<std::atomic<uint64_t>> generation_;
+
+  mutable std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool sync_stop_ = false;       // (sync_mu_)
+  uint64_t synced_seq_ = 0;      // (sync_mu_)
+  int64_t last_sync_us_ = 0;     // (sync_mu_)
+  uint64_t sync_failures_ = 0;   // (sync_mu_)
+  RateLimitedLog sync_log_{LogLevel::kError, "buffer", 60000000, clock_};
+  std::thread sync_thread_;
 
   mutable std::mutex stats_mu_;
   RingStats stats_;  // guarded by stats_mu_
@@ -281,7 +439,7 @@ StatusOr<std::unique_ptr<Ring>> Ring::Open(const RingOptions& options,
                                            Clock& clock) {
   StatusOr<std::unique_ptr<Writer>> w = Writer::Open(options, clock);
   if (!w.ok()) return w.status();
-  auto ring = std::make_unique<RingImpl>(options, std::move(w).value());
+  auto ring = std::make_unique<RingImpl>(options, std::move(w).value(), clock);
   ring->Start();
   return std::unique_ptr<Ring>(std::move(ring));
 }

@@ -26,6 +26,12 @@ struct RingOptions {
   uint64_t max_bytes = 256ull << 20;
   Durability durability = Durability::kNormal;
   int64_t commit_interval_us = 20000;
+  // durability normal: the longest a committed event waits for an fsync
+  // (done by a thread of its own, off the ingest path). 0: only SQLite's
+  // own syncs at checkpoints.
+  int64_t sync_interval_us = 10000000;
+  // Seqs reserved per write of buffer.seq (tests lower it).
+  uint64_t seq_reserve_block = 1000000;
   size_t queue_capacity = 65536;         // events waiting for the writer
   int64_t integrity_check_budget_us = 5000000;  // start-up quick_check time box
   std::vector<std::string> upstreams;    // one persisted cursor each
@@ -53,6 +59,17 @@ struct StoredEvent {
   std::string body;   // encoded sluice.fb.Event with its seq set
 };
 
+// Seq ranges a start could not vouch for (buffer/seq_file.h): never reused,
+// possibly handed out and lost.
+struct GapSummary {
+  uint64_t ranges = 0;
+  uint64_t seqs = 0;            // seqs in all ranges
+  uint64_t last_first = 0;      // the newest range
+  uint64_t last_last = 0;
+  std::string last_reason;
+  int64_t last_at_us = 0;
+};
+
 struct UpstreamCursorStats {
   std::string name;
   uint64_t acked_seq = 0;          // every seq <= this was acknowledged
@@ -71,14 +88,27 @@ struct RingStats {
   uint64_t commits = 0;
   uint64_t commit_failures = 0;
   uint64_t full_events = 0;        // SQLITE_FULL / ENOSPC seen
-  uint64_t dropped = 0;            // refused by a full queue (never committed)
+  uint64_t dropped = 0;            // events producers gave up on after the queue
+                                   // stayed full (CountDropped); never committed
   uint64_t corrupt_recoveries = 0; // databases quarantined (persisted)
   uint64_t file_bytes = 0;         // buffer.db size on disk
   uint64_t corrupt_rows = 0;       // rows readers skipped (body failed
                                    // VerifyEncodedEvent), this process
-  uint64_t failed_events = 0;      // queued events lost to failed commits
-                                   // (e.g. a full disk with nothing left
-                                   // to evict)
+  uint64_t failed_events = 0;      // events lost because they could not be
+                                   // committed before the ring stopped
+  // Commits are failing (storage error, full disk with nothing left to
+  // evict): what could not be committed is held and retried, producers
+  // wait. Wall time of the first failure of this episode, 0 when
+  // committing normally.
+  int64_t commit_failing_since_us = 0;
+  std::string last_commit_error;   // of the current or last failure episode
+  uint64_t held_events = 0;        // waiting for a commit to succeed
+  // durability normal: every seq <= synced_seq has been fsynced.
+  uint64_t synced_seq = 0;
+  int64_t last_sync_us = 0;        // wall time of the last fsync (0: none)
+  uint64_t sync_failures = 0;
+  uint64_t file_replacements = 0;  // buffer.db deleted or replaced while open
+  GapSummary gaps;
   uint64_t committed_events = 0;   // events committed by this process
   uint64_t committed_bytes = 0;    // their accounted bytes
   int64_t last_commit_us = 0;      // wall time of the last commit (0: none yet)
@@ -114,12 +144,18 @@ class Ring {
 
   // Queues one event for the next group commit. If the queue is full,
   // waits up to `timeout_us` (0: do not wait) for room: returns kUnavailable
-  // if there is none (counted as dropped) or the ring is stopping.
-  // Thread-safe.
+  // if there is none or the ring is stopping. A refusal is not a loss by
+  // itself (a stream producer waits and retries): producers that give up on
+  // an event report it with CountDropped. Thread-safe.
   virtual Status Append(Record record, int64_t timeout_us) = 0;
 
-  // Blocks until everything appended before the call is committed (or
-  // failed). Thread-safe.
+  // Counts `n` events a producer gave up on (RingStats::dropped).
+  // Thread-safe.
+  virtual void CountDropped(uint64_t n) = 0;
+
+  // Blocks until everything appended before the call has been through a
+  // commit attempt; returns that attempt's status (an error while commits
+  // fail: the events are held and retried). Thread-safe.
   virtual Status Flush() = 0;
 
   // The highest committed seq. Thread-safe.

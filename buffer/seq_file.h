@@ -1,15 +1,27 @@
-// The seq reservation file `data_dir/buffer.seq`: one decimal number, the
-// highest seq the writer may hand out without writing the file again.
+// The seq floor: what keeps a seq from ever being handed out twice, whatever
+// file is lost.
 //
-// Before committing seq S the writer makes sure the file says >= S
-// (reserving kBlock seqs ahead, so the file is written about once per
-// million events). buffer.db's meta table holds the exact next seq, so a
-// normal restart continues from there without a gap; when buffer.db is
-// replaced (corrupt, deleted) the fresh database starts above the
-// reservation, so no seq is ever handed out twice.
+// SeqReservation: `data_dir/buffer.seq` and its copy `data_dir/buffer.floor`,
+// each one line "<seq> <checksum>": the highest seq the writer may hand out
+// without writing them again. Before committing seq S the writer makes sure
+// they say >= S (reserving kBlock seqs ahead, so they are written about once
+// per million events). buffer.db's meta table holds the exact next seq, so a
+// start with an intact database continues from there without a gap; when
+// buffer.db cannot vouch for the seqs it handed out (replaced, quarantined,
+// its WAL lost) the writer continues above the larger of the two copies, so
+// that one damaged, lowered or deleted copy cannot lower the floor.
 //
-// Writes are atomic: tmp file, fsync, rename, fsync of the directory.
-// Not thread-safe: used by the writer (and Ring::Open before it starts).
+// RunMarker: `data_dir/buffer.run` while the writer runs: the kernel's boot
+// id (fsynced at open) and two high-water marks rewritten in place around
+// every commit (not fsynced; they only need to survive a process crash on
+// the same boot): `reserved`, the highest seq a commit in progress may use,
+// written before the commit, and `committed`, written after it. A start that
+// finds the marker of this boot with `committed` above what buffer.db holds
+// knows the WAL was lost or damaged.
+//
+// Writes of whole files are atomic: tmp file, fsync, rename, fsync of the
+// directory. Not thread-safe: used by the writer (and Ring::Open before it
+// starts).
 #pragma once
 
 #include <cstdint>
@@ -29,43 +41,63 @@ class SeqReservation {
  public:
   static constexpr uint64_t kBlock = 1000000;
 
-  explicit SeqReservation(std::string data_dir);
+  explicit SeqReservation(std::string data_dir, uint64_t block = kBlock);
 
-  // Reads the file; a missing file reserves nothing (0). An unreadable or
-  // malformed file is logged and treated as missing.
+  // Reads both copies. Missing copies reserve nothing; an unreadable or
+  // malformed copy is logged, ignored and reported by damaged().
   Status Load();
+  // The larger of the valid copies (0: none).
   uint64_t reserved() const { return reserved_; }
+  // A copy was malformed, or the copies disagreed, or one was missing
+  // while the other existed: the floor rests on fewer than two copies.
+  bool damaged() const { return !damage_.empty(); }
+  const std::string& damage() const { return damage_; }
 
-  // Ensures reserved() >= seq, writing `seq + kBlock - 1` if it is not.
+  // Ensures reserved() >= seq, writing `seq + block - 1` to both copies if
+  // it is not.
   Status Cover(uint64_t seq);
+  // Rewrites both copies with max(reserved(), at_least) (repairs a
+  // damaged copy).
+  Status Repair(uint64_t at_least);
 
   const std::string& path() const { return path_; }
+
+  // "<value> <checksum>\n", as written; ParseLine accepts it and a bare
+  // "<value>\n" (the format of earlier releases).
+  static std::string FormatLine(uint64_t value);
+  static bool ParseLine(const std::string& text, uint64_t* value);
 
  private:
   Status Write(uint64_t value);
 
   std::string dir_;
   std::string path_;
+  std::string copy_path_;
+  uint64_t block_;
   uint64_t reserved_ = 0;
+  std::string damage_;
 };
 
-// The run marker `data_dir/buffer.run`: the kernel's boot id, written
-// (and fsynced) when the writer opens the database and removed after a
-// clean close. Found at open with a different boot id, it means the last
-// run ended with the machine going down (power loss, reset) rather than a
-// stop or a process crash. With durability off/normal such an end may have
-// lost the last commits, and seqs from them may already be upstream, so the
-// writer then continues above the reservation instead of reusing them.
-// Not thread-safe: the writer's open and close only.
 class RunMarker {
  public:
   explicit RunMarker(std::string data_dir);
+  ~RunMarker();
 
-  // Reads the previous marker: *machine_went_down is true when one exists
-  // with a boot id other than the current one.
-  Status Check(bool* machine_went_down);
-  // Writes the marker for this run.
-  Status Create();
+  struct Previous {
+    bool exists = false;
+    bool same_boot = false;      // written on this boot: a process crash
+    bool marks_valid = false;    // the two marks below could be read
+    uint64_t reserved = 0;
+    uint64_t committed = 0;
+  };
+  // Reads the marker a previous run left behind (none after a clean stop).
+  Status Check(Previous* previous);
+  // Writes (and fsyncs) the marker for this run with both marks at `seq`.
+  Status Create(uint64_t seq);
+  // Rewrites a mark in place (no fsync). Errors are ignored by callers: a
+  // mark that cannot be written only makes a later start more cautious.
+  Status MarkReserved(uint64_t seq);
+  Status MarkCommitted(uint64_t seq);
   // Removes it (a clean close).
   Status Remove();
 
@@ -74,8 +106,12 @@ class RunMarker {
   static std::string BootId();
 
  private:
+  Status WriteMark(size_t index, uint64_t seq);
+
   std::string dir_;
   std::string path_;
+  int fd_ = -1;
+  size_t marks_offset_ = 0;
 };
 
 }  // namespace sluice

@@ -42,6 +42,12 @@ std::vector<std::string> Migrations() {
       " SELECT 'row_bytes', coalesce(sum(length(body) +"
       " length(CAST(sensor AS BLOB)) + " +
           std::to_string(kRowOverhead) + "), 0) FROM events;",
+      // v3: seq ranges that may have been handed out and lost (a start
+      // that could not be sure: WAL lost, database replaced or quarantined,
+      // the machine went down below durability full).
+      "CREATE TABLE gaps(first_seq INTEGER PRIMARY KEY,"
+      " last_seq INTEGER NOT NULL, reason TEXT NOT NULL,"
+      " at_us INTEGER NOT NULL);",
   };
 }
 

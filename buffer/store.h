@@ -8,10 +8,12 @@
 //   meta(key, value)      next_seq, row_count, row_bytes
 //   cursors(upstream, acked_seq, evicted_unsent)
 //   counters(name, value) evicted_total, evicted_full, full_events,
-//                         corrupt_recoveries
+//                         corrupt_recoveries, file_replacements
+//   gaps(first_seq, last_seq, reason, at_us)  seqs possibly lost (see
+//                         buffer/seq_file.h): never reused, maybe never sent
 // Migrations run in order, each in its own transaction together with its
 // user_version bump: v1 events/meta/cursors, v2 counters, per-cursor
-// evicted_unsent and the row_count/row_bytes accounting in meta.
+// evicted_unsent and the row_count/row_bytes accounting in meta, v3 gaps.
 //
 // How the file is kept bounded:
 //   - Rows are accounted as length(body) + length(sensor) + kRowOverhead
@@ -41,7 +43,7 @@
 
 namespace sluice {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // Per-row overhead in the byte accounting: rowid, record header, integer
 // columns, index entry and b-tree cell pointers, roughly.
 constexpr uint64_t kRowOverhead = 40;

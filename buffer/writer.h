@@ -3,6 +3,8 @@
 // Not thread-safe: writer thread only (and Ring::Open before it starts).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,6 +20,9 @@
 #include "common/status.h"
 
 namespace sluice {
+
+// Names of the persisted counters (table counters), in WriteMeta's order.
+extern const char* const kWriterCounterNames[5];
 
 // What one transaction changes; restored when it rolls back.
 struct TxnState {
@@ -44,6 +49,8 @@ struct WriterState {
   uint64_t committed_bytes = 0;   // their accounted bytes
   int64_t last_commit_wall_us = 0;  // wall time of the last successful commit
   std::vector<uint64_t> acked;  // as loaded / last persisted
+  uint64_t file_replacements = 0;  // buffer.db deleted or replaced while open
+  GapSummary gaps;                 // seqs possibly lost (table gaps)
 };
 
 class Writer {
@@ -55,10 +62,18 @@ class Writer {
 
   // Commits `batch` (may be empty: then only cursors, counters and
   // limits) with the upstream cursors `acked`, evicting to the limits in
-  // the same transaction. A full disk rolls back, evicts ~10% and retries;
-  // what still cannot be committed is dropped and counted. Assigns seq
-  // into each record's body.
+  // the same transaction. A full disk rolls back, evicts ~10% and retries.
+  // Assigns seq into each record's body. On failure *batch keeps exactly
+  // the records that were not committed (in order), for the caller to
+  // retry; nothing is dropped here.
   Status Commit(std::vector<Record>* batch, const std::vector<uint64_t>& acked);
+
+  // Called after every commit: notices buffer.db deleted or replaced under
+  // the open connection (checked at most once a second) and moves what the
+  // connection holds into a new buffer.db (or, if that fails, starts a
+  // fresh one above the seq floor). Returns true when the file was
+  // switched: readers must reopen.
+  bool CheckFileIdentity();
 
   // True if a commit with nothing new would change the file (cursors
   // moved, counters changed, over the limits).
@@ -75,6 +90,20 @@ class Writer {
  private:
   Writer(const RingOptions& options, Clock& clock);
   Status Init(bool created, uint64_t quarantined);
+  // Opens, checks and configures data_dir/buffer.db into db_ (quarantining
+  // a corrupt one: *quarantined counts them, *created is set).
+  Status OpenDb(bool* created, uint64_t* quarantined);
+  // The start-up decision of buffer/seq_file.h: continue at the database's
+  // next seq, or above the floor when this start cannot vouch for it.
+  Status RestoreSeqFloor(bool created, bool quarantined_now);
+  Status RecordGap(uint64_t first, uint64_t last, const std::string& reason);
+  Status LoadGaps();
+  Status RememberIdentity();
+  // Finalizes statements and closes db_ (keeps the run marker).
+  Status CloseDb();
+  // buffer.db vanished or was replaced: copy the open database into a new
+  // file (VACUUM INTO) and reopen it.
+  Status Rescue();
   Status LoadState();
   Status Prepare();
   // One transaction of at most max_txn_rows_ records, with the full-disk
@@ -87,6 +116,9 @@ class Writer {
   Status EvictTo(uint64_t max_events, uint64_t max_bytes,
                  const std::vector<uint64_t>& acked, bool full);
   Status EvictForFull(const std::vector<uint64_t>& acked);
+  // To max_events/max_bytes (counted as limit evictions), then to a byte
+  // limit lowered for the disk (counted as evicted_full).
+  Status EvictToLimits(const std::vector<uint64_t>& acked);
   // Sizes the WAL and the free-space headroom from the file system.
   Status SizeForDisk();
   // Full disk: gives up the reserve file and truncates the WAL.
@@ -120,7 +152,10 @@ class Writer {
   sql::Db db_;
   WriterState state_;
   std::vector<uint64_t> saved_unsent_;   // evicted_unsent as persisted
-  uint64_t saved_counters_[4] = {0, 0, 0, 0};
+  uint64_t saved_counters_[5] = {0, 0, 0, 0, 0};
+  dev_t db_dev_ = 0;
+  ino_t db_ino_ = 0;
+  int64_t next_identity_check_us_ = 0;
   bool force_ = false;  // persist meta/counters at the next commit
   RateLimitedLog full_log_;
   RateLimitedLog fail_log_;

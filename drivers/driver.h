@@ -27,6 +27,9 @@ class ReadingSink {
   // full (backpressure); returns kUnavailable if it stayed full or the
   // pipeline is stopping.
   virtual Status Submit(Reading reading, int64_t timeout_us) = 0;
+  // Reports `n` readings the caller gave up on after Submit refused them
+  // (a stream producer that waits and resubmits reports nothing).
+  virtual void CountDropped(uint64_t n) { (void)n; }
 };
 
 // Everything common to every sensor, from its [[sensor]] table.

@@ -319,6 +319,7 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
     if (accepted) {
       deadband_.Submitted(value, mono);
     } else {
+      sink_->CountDropped(1);
       bad_log_.Log("sensor \"" + spec_.name + "\": reading dropped (pipeline full)");
     }
   }

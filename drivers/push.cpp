@@ -126,6 +126,7 @@ bool PushDriver::HandleLine(std::string_view line, bool stream) {
     st = sink_->Submit(std::move(r), 0);
     if (!st.ok()) {
       ++dropped_;
+      sink_->CountDropped(1);
       drop_log_.Log("reading dropped on " + display_ +
                     " (datagram listener, pipeline full): " + st.ToString());
     }

@@ -313,6 +313,7 @@ int64_t Scheduler::Apply(Entry& e, int64_t slot_us, int64_t now_mono_us, int64_t
     } else {
       outcome = kDropped;
       *sink_full = true;
+      sink_.CountDropped(1);
     }
   }
   {

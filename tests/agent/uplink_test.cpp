@@ -33,9 +33,10 @@ struct RingFixture {
   TempDir dir;
   std::unique_ptr<Ring> ring;
 
-  RingFixture() {
+  explicit RingFixture(uint64_t max_events = 1000000) {
     RingOptions o;
     o.data_dir = dir.path();
+    o.max_events = max_events;
     o.durability = Durability::kOff;
     o.commit_interval_us = 5000;
     o.upstreams = {"cloud"};
@@ -314,6 +315,20 @@ TEST_CASE("broker restart mid-drain: delivery resumes, no gap", "[uplink]") {
   INFO("subscriber duplicates " << d.duplicates << ", uplink sent " << st.sent_events);
   CHECK(st.sent_events - kN <= cfg.max_inflight);
   CHECK(st.reconnects >= 1);
+  up.Stop(1000000);
+}
+
+TEST_CASE("backlog counts what the ring still holds, not what it evicted", "[uplink]") {
+  RingFixture rf(100);
+  // Nobody listens on the port: nothing is ever sent.
+  Uplink up(Config("mqtt://127.0.0.1:" + std::to_string(testing::FreeLoopbackPort())), kAgent, 0,
+            *rf.ring, SystemClock::Get());
+  REQUIRE(up.Start().ok());
+  rf.Append(1000);
+  const RingStats rs = rf.ring->Stats();
+  REQUIRE(rs.events <= 100);
+  REQUIRE(rs.last_seq == 1000);
+  CHECK(up.Stats().backlog == rs.events);
   up.Stop(1000000);
 }
 

@@ -294,8 +294,10 @@ TEST_CASE("a process crash (same boot) continues exactly", "[recovery]") {
     REQUIRE((*ring)->Flush().ok());
     REQUIRE((*ring)->Stop().ok());
   }
-  // A crash leaves the marker of this boot behind.
-  std::ofstream(dir.path() + "/buffer.run") << RunMarker::BootId() << "\n";
+  // A crash leaves the marker of this boot behind, its marks at the last
+  // commit.
+  std::ofstream(dir.path() + "/buffer.run")
+      << RunMarker::BootId() << "\nr 00000000000000000001\nc 00000000000000000001\n";
   auto ring = Ring::Open(o, clock);
   REQUIRE(ring.ok());
   CHECK((*ring)->LastSeq() == 1);

@@ -85,6 +85,24 @@ std::string Garbage(size_t n, uint64_t seed) {
   return g;
 }
 
+// A persisted counter of the closed buffer.db (-1 when missing).
+int64_t Counter(const std::string& data_dir, const std::string& name) {
+  sqlite3* db = nullptr;
+  int64_t v = -1;
+  if (sqlite3_open_v2((data_dir + "/buffer.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+      SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM counters WHERE name = ?1", -1, &st, nullptr) ==
+        SQLITE_OK) {
+      sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
 size_t CountSensor(const SeqTracker& tr, const std::string& sensor) {
   size_t n = 0;
   for (const auto& kv : tr.events()) n += kv.second.sensor == sensor;
@@ -174,6 +192,10 @@ TEST_CASE("full disk at runtime: sluiced keeps running, evicts, commits again",
   CHECK(d.Alive());  // never exits on its own
   CHECK(ExitedZero(d.Terminate()));
   CHECK(IntegrityCheck(data + "/buffer.db") == "ok");
+  // Every eviction here was forced by the disk (the ring's own limits are
+  // far away): counted as full_disk, none as limit.
+  CHECK(Counter(data, "evicted_total") > 0);
+  CHECK(Counter(data, "evicted_full") == Counter(data, "evicted_total"));
 }
 
 TEST_CASE("corrupt buffer.db at start: quarantined, fresh buffer, serves", "[integration][faults]") {
