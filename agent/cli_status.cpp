@@ -120,7 +120,22 @@ void RenderSensors(const JsonValue& st, double now, std::string* out) {
                        " " + Printf("%9s", Count(Num(s, "reads")).c_str()) + " " +
                        Printf("%7s", Count(Num(s, "errors")).c_str());
     *out += line + "\n";
-    if (Str(s, "state") == "failing" && !Str(s, "last_error").empty()) {
+    const std::string state = Str(s, "state");
+    double sampled = AgeOf(s, "last_sample_ts_us", now);
+    std::string last = sampled >= 0 ? "last sampled " + Age(sampled) + " ago" : "never sampled";
+    if (state == "stuck") {
+      *out += Fit("                     a read is stuck for " + Age(Num(s, "stuck_for_s")) +
+                      "; " + last,
+                  kWidth) +
+              "\n";
+    } else if (state == "late") {
+      *out += Fit("                     overdue by " + Age(Num(s, "overdue_s")) + "; " + last,
+                  kWidth) +
+              "\n";
+    }
+    if ((state == "failing" || ((state == "stuck" || state == "late") &&
+                                Num(s, "consecutive_failures") > 0)) &&
+        !Str(s, "last_error").empty()) {
       *out += Fit("                     last error: " + Str(s, "last_error"), kWidth) + "\n";
     }
   }

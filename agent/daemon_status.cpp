@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 #include "agent/daemon.h"
@@ -116,7 +118,10 @@ DaemonSnapshot Daemon::Snapshot() {
     SensorStatus st;
     st.name = specs_[i].name;
     st.driver = specs_[i].driver;
-    st.failing = !m.connected || !m.subscribed;
+    st.failing = !m.connected || !m.subscribed || m.consecutive_bad > 0;
+    st.consecutive_failures = static_cast<int>(std::min<uint64_t>(m.consecutive_bad, INT32_MAX));
+    st.last_error_ts_us = m.last_bad_ts_us;
+    st.last_sample_ts_us = m.last_message_ts_us;
     st.has_value = m.has_value;
     st.last_value = m.last_value;
     st.last_ts_us = m.last_ts_us;

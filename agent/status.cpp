@@ -66,7 +66,8 @@ void Array(std::string* out, const std::vector<T>& items, Fn fn) {
   *out += ']';
 }
 
-const char* SensorState(const SensorStatus& s) {
+std::string SensorState(const SensorStatus& s) {
+  if (!s.state.empty()) return s.state;
   return s.failing ? "failing" : s.reads == 0 ? "waiting" : "ok";
 }
 
@@ -127,6 +128,9 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.I("consecutive_failures", x.consecutive_failures);
     o.S("last_error", x.last_error);
     o.Ts("last_error_ts_us", x.last_error_ts_us);
+    o.Ts("last_sample_ts_us", x.last_sample_ts_us);
+    o.D("stuck_for_s", Seconds(x.stuck_for_us));
+    o.D("overdue_s", Seconds(x.overdue_us));
     o.End();
   });
   Array(top.Raw("listeners"), s.listeners, [&](const PushSnapshot& x) {

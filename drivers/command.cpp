@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <map>
 #include <utility>
 
@@ -98,34 +99,69 @@ uint64_t SharedCommand::runs() const {
   return runs_;
 }
 
+StatusOr<std::string> SharedCommand::RunOnce(int64_t timeout_us) const {
+  SubprocessOptions o;
+  o.argv = argv_;
+  o.timeout_us = timeout_us;
+  o.max_stdout = kMaxOutput;
+  StatusOr<SubprocessResult> r = RunSubprocess(o);
+  if (!r.ok()) return Status(r.status().code(), argv_[0] + ": " + r.status().message());
+  if (r->exited && r->exit_code == 0) return std::move(r->out);
+  std::string why = r->exited ? "exit status " + std::to_string(r->exit_code)
+                              : "killed by " + SignalName(r->term_signal);
+  std::string last = LastNonEmptyLine(r->err_tail);
+  why += last.empty() ? " (nothing on stderr)" : ": " + last;
+  return Status(StatusCode::kUnavailable, argv_[0] + ": " + why);
+}
+
+void SharedCommand::Serve(int64_t now_mono_us, int64_t now_wall_us, int64_t not_before_mono_us,
+                          int64_t timeout_us, const StartedFn& started, OutputFn done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (running_) {
+    if (started) started(running_mono_us_, running_wall_us_);
+    waiters_.push_back(std::move(done));
+    return;
+  }
+  if (has_result_ && started_mono_us_ >= not_before_mono_us) {
+    StatusOr<std::string> cached = result_;
+    lock.unlock();
+    done(cached);
+    return;
+  }
+  running_ = true;
+  running_mono_us_ = now_mono_us;
+  running_wall_us_ = now_wall_us;
+  ++runs_;
+  lock.unlock();
+  StatusOr<std::string> out = RunOnce(timeout_us);
+  lock.lock();
+  running_ = false;
+  has_result_ = true;
+  started_mono_us_ = now_mono_us;
+  result_ = out;
+  std::vector<OutputFn> waiters;
+  waiters.swap(waiters_);
+  lock.unlock();
+  done(out);
+  for (OutputFn& w : waiters) w(out);
+}
+
 StatusOr<std::string> SharedCommand::Output(int64_t now_mono_us, int64_t not_before_mono_us,
                                             int64_t timeout_us) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!has_result_ || started_mono_us_ < not_before_mono_us) {
-    ++runs_;
-    has_result_ = true;
-    started_mono_us_ = now_mono_us;
-    output_.clear();
-    SubprocessOptions o;
-    o.argv = argv_;
-    o.timeout_us = timeout_us;
-    o.max_stdout = kMaxOutput;
-    StatusOr<SubprocessResult> r = RunSubprocess(o);
-    if (!r.ok()) {
-      status_ = Status(r.status().code(), argv_[0] + ": " + r.status().message());
-    } else if (r->exited && r->exit_code == 0) {
-      status_ = Status::Ok();
-      output_ = std::move(r->out);
-    } else {
-      std::string why = r->exited ? "exit status " + std::to_string(r->exit_code)
-                                  : "killed by " + SignalName(r->term_signal);
-      std::string last = LastNonEmptyLine(r->err_tail);
-      why += last.empty() ? " (nothing on stderr)" : ": " + last;
-      status_ = Status(StatusCode::kUnavailable, argv_[0] + ": " + why);
-    }
-  }
-  if (!status_.ok()) return status_;
-  return output_;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  StatusOr<std::string> result{Internal("no result")};
+  Serve(now_mono_us, 0, not_before_mono_us, timeout_us, nullptr,
+        [&](const StatusOr<std::string>& out) {
+          std::lock_guard<std::mutex> lock(mu);
+          result = out;
+          ready = true;
+          cv.notify_all();
+        });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return ready; });
+  return result;
 }
 
 CommandDriver::CommandDriver(std::shared_ptr<SharedCommand> command, std::string field,
@@ -136,13 +172,23 @@ CommandDriver::CommandDriver(std::shared_ptr<SharedCommand> command, std::string
       timeout_us_(timeout_us),
       clock_(clock) {}
 
-StatusOr<double> CommandDriver::Sample(int64_t /*wall_us*/) {
-  const int64_t now = clock_.NowMonotonicUs();
-  StatusOr<std::string> out = command_->Output(now, now - interval_us_ / 2, timeout_us_);
+StatusOr<double> CommandDriver::Parse(const StatusOr<std::string>& out) const {
   if (!out.ok()) return out.status();
   StatusOr<double> v = ParseCommandOutput(*out, field_);
   if (!v.ok()) return InvalidArgument(command_->argv()[0] + ": " + v.status().message());
   return v;
+}
+
+StatusOr<double> CommandDriver::Sample(int64_t /*wall_us*/) {
+  const int64_t now = clock_.NowMonotonicUs();
+  return Parse(command_->Output(now, now - interval_us_ / 2, timeout_us_));
+}
+
+void CommandDriver::SampleAsync(AsyncRead read) {
+  const int64_t now = clock_.NowMonotonicUs();
+  auto done = std::move(read.done);
+  command_->Serve(now, read.wall_us, now - interval_us_ / 2, timeout_us_, read.started,
+                  [this, done](const StatusOr<std::string>& out) { done(Parse(out)); });
 }
 
 StatusOr<std::unique_ptr<Driver>> CreateCommandDriver(const SensorSpec& spec, Params& params,

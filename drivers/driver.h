@@ -47,6 +47,19 @@ struct SensorSpec {
   int64_t timeout_us = 0;
 };
 
+// One read handed to Driver::SampleAsync(). The callbacks are thread-safe
+// and may be called from any thread.
+struct AsyncRead {
+  int64_t wall_us = 0;  // as for Sample()
+  // Optional, at most once and before `done`: the device transaction that
+  // serves this read began at these monotonic and wall times (earlier than
+  // the call when the read joined a transaction already running). The
+  // read's timeout counts from there.
+  std::function<void(int64_t mono_us, int64_t wall_us)> started;
+  // Exactly once: the raw sample (before scale/offset) or its error.
+  std::function<void(StatusOr<double> raw)> done;
+};
+
 class Driver {
  public:
   virtual ~Driver() = default;
@@ -70,6 +83,16 @@ class Driver {
     return Internal("not a polled driver");
   }
 
+  // Blocking drivers: what the Scheduler's worker calls. The default calls
+  // read.done(Sample(read.wall_us)). Drivers whose sensors share one device
+  // transaction (the command driver's shared runs) override it so that a
+  // read joining a transaction already in progress registers `read` with
+  // it and returns at once: waiting for a shared transaction never holds a
+  // worker, and the thread running the transaction calls every joined
+  // read's `done`. Sensors sharing a transaction must belong to one
+  // Scheduler (whose Stop() waits for the thread running it).
+  virtual void SampleAsync(AsyncRead read) { read.done(Sample(read.wall_us)); }
+
   // Active drivers: start producing into `sink` (e.g. bind listeners).
   // An error here (address in use, bad path) fails the daemon's start.
   virtual Status Start(ReadingSink& /*sink*/) { return Status::Ok(); }
@@ -79,9 +102,9 @@ class Driver {
 
 struct DriverContext {
   Clock& clock;
-  // Where the file-based drivers (sysfs, hwmon, iio, w1) find /sys: their
-  // `root` defaults and the `/sys/...` paths of `sysfs` are taken below
-  // it. Tests point it at a fake tree; sluiced takes it from the
+  // The directory the file-based drivers (sysfs, hwmon, iio, w1) use in
+  // place of /sys itself: "/sys/bus/w1/devices" becomes sysfs_root +
+  // "/bus/w1/devices" (the `root` defaults and `sysfs` paths). Tests point it at a fake tree; sluiced takes it from the
   // environment variable SLUICE_SYSFS_ROOT (for tests only).
   std::string sysfs_root = "/sys";
 };

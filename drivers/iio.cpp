@@ -73,6 +73,9 @@ StatusOr<double> IioDriver::ReadResolved() {
   if (!scale_path_.empty()) {
     StatusOr<double> v = ReadNumber(scale_path_);
     if (!v.ok()) return v.status();
+    // A zero scale turns every raw value into 0: a misconfigured or
+    // unprobed channel, never a measurement.
+    if (*v == 0) return IoError(scale_path_ + ": scale is 0 (every reading would be 0)");
     scale = *v;
   }
   return (*raw + offset) * scale;

@@ -11,7 +11,8 @@
 // (in_<chan>_raw + offset) * scale, where offset and scale come from
 // in_<chan>_offset / in_<chan>_scale, or the shared in_<type>_offset /
 // in_<type>_scale (type = the channel's leading letters: "voltage"), and
-// default to 0 and 1. The result is in the ABI's units for the channel
+// default to 0 and 1. A scale file reading 0 fails the read (it would turn
+// every raw value into 0). The result is in the ABI's units for the channel
 // type (voltage: mV, temp: m°C, ...): convert with the common scale param.
 // The device is resolved when the driver is made and again after a failed
 // read (iio:deviceN numbers change); each read checks the name file.

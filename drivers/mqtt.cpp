@@ -292,6 +292,7 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.messages;
+    stats_.last_message_ts_us = wall;
   }
   StatusOr<double> raw = ParseMqttPayload(payload, options_.json_path);
   if (!raw.ok()) {
@@ -300,6 +301,8 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.bad_payloads;
+      ++stats_.consecutive_bad;
+      stats_.last_bad_ts_us = wall;
       stats_.last_error = what;
     }
     bad_log_.Log("sensor \"" + spec_.name + "\": " + what);
@@ -324,6 +327,7 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
+  stats_.consecutive_bad = 0;
   stats_.has_value = true;
   stats_.last_value = value;
   stats_.last_ts_us = wall;

@@ -79,6 +79,9 @@ struct MqttSourceStats {
   uint64_t messages = 0;    // messages received (counted on arrival)
   uint64_t readings = 0;    // readings the sink accepted (counted once it did)
   uint64_t bad_payloads = 0;
+  uint64_t consecutive_bad = 0;  // bad payloads since the last good one
+  int64_t last_bad_ts_us = 0;    // wall time of the last bad payload
+  int64_t last_message_ts_us = 0;  // wall time of the last message, good or bad
   uint64_t suppressed = 0;  // held back by the deadband
   uint64_t dropped = 0;     // refused by a full sink
   std::string last_error;   // last connection or payload problem

@@ -1,7 +1,9 @@
 #include "drivers/scheduler.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 
@@ -69,6 +71,7 @@ Status Scheduler::Add(const SensorSpec& spec, Driver& driver) {
     e->status.name = spec.name;
     e->status.driver = spec.driver;
     e->status.interval_us = spec.interval_us;
+    e->due_mono_us = e->deadline_us;
     e->ticket = 1;
     heap_.push(Due{e->deadline_us, entries_.size(), e->ticket});
     entries_.push_back(std::move(e));
@@ -92,6 +95,10 @@ void Scheduler::PushLocked(Entry& e, size_t index, int64_t deadline_us) {
 void Scheduler::Push(Entry& e, size_t index, int64_t deadline_us) {
   std::lock_guard<std::mutex> lock(mu_);
   PushLocked(e, index, deadline_us);
+}
+
+int64_t Scheduler::HungCheckEveryUs() const {
+  return std::max<int64_t>(options_.log_interval_us, kMaxIdleWaitUs);
 }
 
 int64_t Scheduler::TimeoutOf(const Entry& e) const {
@@ -138,13 +145,27 @@ int64_t Scheduler::RunDue(int64_t now_mono_us) {
     const int64_t wall = clock_.NowWallUs();
     int64_t next = Apply(*e, slot, now_mono_us, wall, CallSample(*e->driver, wall), &sink_full);
     e->deadline_us = next;
+    Sampled(*e, wall, next);
     std::lock_guard<std::mutex> lock(mu_);
     RecordLateness(now_mono_us - slot);
     PushLocked(*e, index, next);
   }
 }
 
+void Scheduler::SetDue(Entry& e, int64_t due_mono_us) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  e.due_mono_us = due_mono_us;
+}
+
+void Scheduler::Sampled(Entry& e, int64_t wall_us, int64_t next_due_mono_us) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  e.status.last_sample_ts_us = wall_us;
+  e.due_mono_us = next_due_mono_us;
+  e.hung_since_mono_us = 0;
+}
+
 void Scheduler::Dispatch(Entry& e, size_t index, int64_t slot_us, int64_t now_mono_us) {
+  SetDue(e, slot_us);
   e.in_flight = true;
   e.timed_out = false;
   e.read_slot_us = slot_us;
@@ -152,17 +173,40 @@ void Scheduler::Dispatch(Entry& e, size_t index, int64_t slot_us, int64_t now_mo
   e.started_mono_us.store(0);
   Entry* ep = &e;
   e.job_id = pool_.Submit(e.spec.name, [this, ep, index] {
-    const int64_t started = clock_.NowMonotonicUs();
     const int64_t wall = clock_.NowWallUs();
-    ep->started_mono_us.store(started);
-    StatusOr<double> raw = CallSample(*ep->driver, wall);
+    ep->started_mono_us.store(clock_.NowMonotonicUs());
     {
       std::lock_guard<std::mutex> lock(done_mu_);
-      ep->result = std::move(raw);
       ep->started_wall_us = wall;
-      done_.push_back(index);
     }
-    Wake();
+    // `done` may run on another worker (a shared transaction); only its
+    // first call counts (a driver that throws after reporting).
+    auto reported = std::make_shared<std::atomic<bool>>(false);
+    std::function<void(StatusOr<double>)> done = [this, ep, index,
+                                                  reported](StatusOr<double> raw) {
+      if (reported->exchange(true)) return;
+      {
+        std::lock_guard<std::mutex> lock(done_mu_);
+        ep->result = std::move(raw);
+        done_.push_back(index);
+      }
+      Wake();
+    };
+    AsyncRead read;
+    read.wall_us = wall;
+    read.started = [this, ep](int64_t mono_us, int64_t wall_us) {
+      ep->started_mono_us.store(mono_us);
+      std::lock_guard<std::mutex> lock(done_mu_);
+      ep->started_wall_us = wall_us;
+    };
+    read.done = done;
+    try {
+      ep->driver->SampleAsync(std::move(read));
+    } catch (const std::exception& ex) {
+      done(Internal(std::string("driver threw: ") + ex.what()));
+    } catch (...) {
+      done(Internal("driver threw an unknown exception"));
+    }
   });
   if (e.job_id == 0) {  // the pool is stopping: try again at the next slot
     e.in_flight = false;
@@ -178,8 +222,19 @@ void Scheduler::Dispatch(Entry& e, size_t index, int64_t slot_us, int64_t now_mo
 }
 
 void Scheduler::CheckTimeout(Entry& e, size_t index, int64_t now_mono_us, bool* sink_full) {
-  if (e.timed_out) return;  // waiting for the hung read; its return reschedules
   const int64_t timeout = TimeoutOf(e);
+  if (e.timed_out) {
+    // Waiting for the hung read (its return reschedules the sensor); say
+    // so now and then, rate limited like the failures.
+    const int64_t started = e.started_mono_us.load();
+    e.log.Log("sensor \"" + e.spec.name + "\": " +
+              (started != 0 ? "a read is still hung after " + FormatDuration(now_mono_us - started)
+                            : std::string("a read is still waiting for a worker")) +
+              " (timeout " + FormatDuration(timeout) +
+              "); the sensor is not sampled until it returns");
+    Push(e, index, now_mono_us + HungCheckEveryUs());
+    return;
+  }
   const int64_t started = e.started_mono_us.load();
   if (started == 0 && now_mono_us < e.dispatched_mono_us + timeout) {
     Push(e, index, e.dispatched_mono_us + timeout);  // still queued: no worker free yet
@@ -213,8 +268,15 @@ void Scheduler::CheckTimeout(Entry& e, size_t index, int64_t now_mono_us, bool* 
       started != 0 ? Unavailable("read timed out after " + FormatDuration(timeout))
                    : Unavailable("no free worker for " + FormatDuration(timeout) + " (" +
                                  std::to_string(pool_.stats().hung) + " reads hung)");
-  // The next slot is kept in deadline_us and scheduled when the read returns.
+  // The next slot is kept in deadline_us and scheduled when the read
+  // returns; until then this entry's heap item is the "still hung" check.
   e.deadline_us = Apply(e, e.read_slot_us, now_mono_us, clock_.NowWallUs(), failure, sink_full);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    e.due_mono_us = e.deadline_us;
+    e.hung_since_mono_us = started;
+  }
+  Push(e, index, now_mono_us + HungCheckEveryUs());
 }
 
 void Scheduler::ApplyCompletions(int64_t now_mono_us, bool* sink_full) {
@@ -246,6 +308,11 @@ void Scheduler::ApplyCompletions(int64_t now_mono_us, bool* sink_full) {
       LogInfo("drivers", "sensor \"" + e->spec.name + "\": the timed-out read returned after " +
                              FormatDuration(now_mono_us - e->started_mono_us.load()) +
                              "; result discarded");
+      {
+        std::lock_guard<std::mutex> lock(status_mu_);
+        e->hung_since_mono_us = 0;
+        e->due_mono_us = e->deadline_us;
+      }
       Push(*e, index, e->deadline_us);
       continue;
     }
@@ -254,6 +321,7 @@ void Scheduler::ApplyCompletions(int64_t now_mono_us, bool* sink_full) {
       RecordLateness(e->started_mono_us.load() - e->read_slot_us);
     }
     e->deadline_us = Apply(*e, e->read_slot_us, now_mono_us, wall, raw, sink_full);
+    Sampled(*e, wall, e->deadline_us);
     Push(*e, index, e->deadline_us);
   }
 }
@@ -329,7 +397,7 @@ int64_t Scheduler::Apply(Entry& e, int64_t slot_us, int64_t now_mono_us, int64_t
     if (outcome == kSuppressed) ++s.suppressed;
     if (outcome == kDropped) ++s.dropped;
   }
-  if (recovered) LogInfo("drivers", "sensor \"" + spec.name + "\" recovered");
+  if (recovered) e.recover_log.Log("sensor \"" + spec.name + "\" recovered");
   if (outcome == kDropped) {
     e.log.Log("sensor \"" + spec.name + "\": reading dropped: " + st.ToString());
   }
@@ -377,6 +445,8 @@ bool Scheduler::StopWithin(int64_t max_wait_us) {
     PushLocked(e, i, e.deadline_us);
     std::lock_guard<std::mutex> slock(status_mu_);
     --in_flight_;
+    e.hung_since_mono_us = 0;
+    e.due_mono_us = e.deadline_us;
   }
   return true;
 }
@@ -399,71 +469,6 @@ void Scheduler::Loop() {
     if (stop_) return;
     wake_ = false;
   }
-}
-
-std::vector<SensorStatus> Scheduler::Statuses() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::lock_guard<std::mutex> slock(status_mu_);
-  std::vector<SensorStatus> out;
-  out.reserve(entries_.size());
-  for (const auto& e : entries_) out.push_back(e->status);
-  return out;
-}
-
-bool Scheduler::GetStatus(const std::string& name, SensorStatus* out) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::lock_guard<std::mutex> slock(status_mu_);
-  for (const auto& e : entries_) {
-    if (e->spec.name == name) {
-      *out = e->status;
-      return true;
-    }
-  }
-  return false;
-}
-
-SchedulerStats Scheduler::stats() const {
-  SchedulerStats st;
-  std::lock_guard<std::mutex> lock(mu_);
-  {
-    std::lock_guard<std::mutex> slock(status_mu_);
-    st.sensors = entries_.size();
-    for (const auto& e : entries_) {
-      const SensorStatus& s = e->status;
-      st.reads += s.reads;
-      st.errors += s.errors;
-      st.submitted += s.submitted;
-      st.suppressed += s.suppressed;
-      st.dropped += s.dropped;
-      st.missed += s.missed;
-      if (s.failing) ++st.failing;
-    }
-    st.timeouts = timeouts_;
-    st.late_discarded = late_discarded_;
-    st.in_flight = in_flight_;
-  }
-  st.pool = pool_.stats();
-  JitterStats& j = st.jitter;
-  j.samples = jitter_count_;
-  j.max_us = jitter_max_us_;
-  j.mean_us = jitter_count_ > 0 ? jitter_sum_us_ / static_cast<int64_t>(jitter_count_) : 0;
-  auto quantile = [&](double q) -> int64_t {
-    if (jitter_count_ == 0) return 0;
-    uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(jitter_count_)));
-    if (rank == 0) rank = 1;
-    uint64_t seen = 0;
-    for (int b = 0; b < kJitterBuckets; ++b) {
-      seen += jitter_hist_[b];
-      if (seen >= rank) {
-        int64_t upper = b == 0 ? 0 : (int64_t{1} << b) - 1;
-        return std::min(upper, jitter_max_us_);
-      }
-    }
-    return jitter_max_us_;
-  };
-  j.p50_us = quantile(0.50);
-  j.p99_us = quantile(0.99);
-  return st;
 }
 
 }  // namespace sluice

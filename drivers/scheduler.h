@@ -12,8 +12,10 @@
 //   counted as dropped, and for the rest of that pass the other sensors do
 //   not wait again (a full pipeline never stalls the sensors for long).
 // - A failing sensor (Sample() error, NaN or inf) is marked failing, logged
-//   rate-limited and retried after a capped, jittered backoff (on its grid:
-//   retries land on deadlines of the original schedule) until it recovers.
+//   rate-limited (its "recovered" lines too: a flapping sensor logs at most
+//   one of each per log interval) and retried after a capped, jittered
+//   backoff (on its grid: retries land on deadlines of the original
+//   schedule) until it recovers.
 // - Lateness of every sample vs its deadline is recorded (jitter stats).
 // - Blocking drivers (Driver::blocking()) are sampled on a WorkerPool,
 //   never on the scheduler thread, which never waits for them: it hands the
@@ -21,11 +23,13 @@
 //   heartbeat, status, submit: the same code as for other drivers) on the
 //   scheduler thread once the worker reports it. A read that runs longer
 //   than spec.timeout_us (0: min(interval, 10 s)), counted from when a worker
-//   starts it, fails the sensor ("read timed out after X", an error like any
+//   starts it (or, for a read that joined a shared transaction through
+//   Driver::SampleAsync, from when that transaction started), fails the sensor ("read timed out after X", an error like any
 //   other: backoff, status); its late result is discarded and the sensor is
 //   not sampled again until that read has returned. Hung reads hold only
 //   their worker: the pool grows past its base size so other sensors keep
-//   being sampled (see worker_pool.h). Exceptions thrown by any Sample() are
+//   being sampled (see worker_pool.h); reads waiting for a shared
+//   transaction hold no worker at all. Exceptions thrown by any Sample() are
 //   caught and count as failures.
 // - Stop() joins the scheduler thread at once and every worker; a worker
 //   inside a hung read is joined when that read returns (blocking drivers
@@ -59,7 +63,15 @@ struct SensorStatus {
   std::string name;
   std::string driver;
   int64_t interval_us = 0;
-  bool failing = false;       // false: "ok" (or not sampled yet, reads == 0)
+  // What a snapshot (Scheduler::Statuses) says, first match wins:
+  //   "stuck"   a read overran its timeout and has not returned (stuck_for_us)
+  //   "late"    not sampled for several intervals past its due time
+  //             (overdue_us > max(kLateIntervals intervals, the read timeout))
+  //   "failing" the last sample failed
+  //   "waiting" not sampled yet;  "ok" otherwise.
+  // Empty in statuses not made by a Scheduler: derive it from `failing`.
+  std::string state;
+  bool failing = false;       // the last sample failed (see also `state`)
   bool has_value = false;
   double last_value = 0;      // after scale/offset
   int64_t last_ts_us = 0;     // wall time of last_value
@@ -73,6 +85,9 @@ struct SensorStatus {
   std::string last_error;
   int64_t last_error_ts_us = 0;
   int consecutive_failures = 0;
+  int64_t last_sample_ts_us = 0;  // wall time the last read returned (ok or not)
+  int64_t stuck_for_us = 0;       // "stuck": how long the hung read has run
+  int64_t overdue_us = 0;         // how long past its due time the next sample is
 };
 
 // Sampling lateness (now - deadline when a sample is taken).
@@ -113,6 +128,9 @@ class Scheduler {
     size_t pool_max = 16;
   };
 
+  // A sensor overdue by more than this many intervals (and its read
+  // timeout) is "late".
+  static constexpr int64_t kLateIntervals = 3;
   // Timeout of one blocking read when spec.timeout_us is 0.
   static constexpr int64_t kMaxDefaultTimeoutUs = 10000000;
 
@@ -160,7 +178,10 @@ class Scheduler {
     DeadbandFilter deadband;
     Backoff backoff;
     RateLimitedLog log;        // failures and drops of this sensor
+    RateLimitedLog recover_log;  // "recovered" lines (a flapping sensor)
     SensorStatus status;       // guarded by status_mu_
+    int64_t due_mono_us = 0;   // guarded by status_mu_: the slot awaited
+    int64_t hung_since_mono_us = 0;  // guarded by status_mu_: 0, or a timed-out read's start
     uint64_t ticket = 0;       // matches its one live heap item
     // Blocking reads; scheduler thread only unless noted.
     bool in_flight = false;    // handed to the pool, result not applied yet
@@ -174,7 +195,8 @@ class Scheduler {
     Entry(const SensorSpec& s, Driver* d, int64_t deadline, Backoff b,
           int64_t log_interval_us, Clock& clock)
         : spec(s), driver(d), deadline_us(deadline), backoff(b),
-          log(LogLevel::kWarn, "drivers", log_interval_us, clock) {}
+          log(LogLevel::kWarn, "drivers", log_interval_us, clock),
+          recover_log(LogLevel::kInfo, "drivers", log_interval_us, clock) {}
   };
   struct Due {
     int64_t deadline_us;
@@ -198,6 +220,15 @@ class Scheduler {
   // Applies every result the workers have reported.
   void ApplyCompletions(int64_t now_mono_us, bool* sink_full);
   int64_t TimeoutOf(const Entry& e) const;
+  // How often a hung read is looked at again (and logged, rate limited).
+  int64_t HungCheckEveryUs() const;
+  // `e`'s status with state, stuck_for_us, overdue_us as of `now_mono_us`.
+  // REQUIRES: status_mu_ held.
+  SensorStatus SnapshotLocked(const Entry& e, int64_t now_mono_us) const;
+  // Records the slot `e` waits for next (for "late"). Takes status_mu_.
+  void SetDue(Entry& e, int64_t due_mono_us);
+  // A read of `e` returned at `wall_us`; the next slot is `next_due_mono_us`.
+  void Sampled(Entry& e, int64_t wall_us, int64_t next_due_mono_us);
   // REQUIRES: mu_ held.
   void PushLocked(Entry& e, size_t index, int64_t deadline_us);
   void Push(Entry& e, size_t index, int64_t deadline_us);

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 namespace sluice {
@@ -14,7 +15,39 @@ bool IsFamilyCode(const std::string& s) {
          std::isxdigit(static_cast<unsigned char>(s[1]));
 }
 
+// The family code ("28") of the device directory holding `path`
+// (".../28-0000075d1c2a/w1_slave"), or "".
+std::string FamilyOfPath(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return "";
+  size_t start = path.rfind('/', slash - 1);
+  start = start == std::string::npos ? 0 : start + 1;
+  std::string dir = path.substr(start, slash - start);
+  if (dir.size() < 4 || dir[2] != '-' || !IsFamilyCode(dir.substr(0, 2))) return "";
+  return dir.substr(0, 2);
+}
+
 }  // namespace
+
+bool W1FamilyRange(const std::string& family, W1Range* out) {
+  struct Known {
+    const char* family;
+    W1Range range;
+  };
+  // Datasheet measuring ranges, in C.
+  static const Known kKnown[] = {
+      {"10", {-55, 125, "DS18S20"}},           {"22", {-55, 125, "DS1822"}},
+      {"28", {-55, 125, "DS18B20"}},           {"42", {-40, 85, "DS28EA00"}},
+      {"3b", {-270, 1800, "DS1825/MAX31850"}},  // MAX31850: thermocouple range
+  };
+  for (const Known& k : kKnown) {
+    if (strcasecmp(k.family, family.c_str()) == 0) {
+      *out = k.range;
+      return true;
+    }
+  }
+  return false;
+}
 
 StatusOr<double> ParseW1Slave(const std::string& text, const std::string& path) {
   const size_t nl = text.find('\n');
@@ -48,7 +81,15 @@ StatusOr<double> ParseW1Slave(const std::string& text, const std::string& path) 
   if (milli == 85000) {
     return IoError(path + ": power-on reset value 85000 (no conversion was done)");
   }
-  return static_cast<double>(milli) / 1000.0;
+  const double c = static_cast<double>(milli) / 1000.0;
+  W1Range range;
+  if (W1FamilyRange(FamilyOfPath(path), &range) && (c < range.min_c || c > range.max_c)) {
+    char buf[160];
+    snprintf(buf, sizeof(buf), ": %.3f C is outside the %s's range (%g to %g C)", c, range.part,
+             range.min_c, range.max_c);
+    return IoError(path + buf);
+  }
+  return c;
 }
 
 W1Driver::W1Driver(std::string root, std::string device)

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <map>
 
+#include "drivers/modbus/modbus_tcp_frame.h"
+
 namespace sluice {
 namespace {
 
@@ -192,6 +194,7 @@ Status ModbusLink::ConnectLocked(int64_t timeout_us) {
   }
   connected_ = true;
   ++connects_;
+  tid_ = 0;
   return Status::Ok();
 }
 
@@ -218,6 +221,25 @@ StatusOr<std::vector<uint16_t>> ModbusLink::Read(int unit, ModbusTable table, in
     return InvalidArgument("modbus " + endpoint_.Describe() + ": bad unit " + std::to_string(unit) +
                            ": " + modbus_strerror(errno));
   }
+  const std::string what_read = "modbus " + endpoint_.Describe() + " unit " +
+                                std::to_string(unit) + ": reading " + ModbusTableName(table) +
+                                " " + std::to_string(address) +
+                                (count > 1 ? " (" + std::to_string(count) + ")" : "");
+  if (!endpoint_.rtu) {
+    // Our own framing (modbus_tcp_frame.h): the MBAP length must match.
+    bool in_step = false;
+    StatusOr<std::vector<uint16_t>> r =
+        ModbusTcpRead(modbus_get_socket(ctx_), ++tid_, unit, table, address, count, timeout_us,
+                      &in_step);
+    if (r.ok()) return r;
+    std::string what = what_read + ": " + r.status().message();
+    if (in_step) return IoError(what);  // an exception response
+    // Out of step (or timed out): drop the connection and whatever is
+    // still in it; the next Read() reconnects.
+    CloseLocked();
+    last_error_ = what;
+    return Status(r.status().code(), what);
+  }
   std::vector<uint16_t> out(static_cast<size_t>(count));
   int rc;
   if (table == ModbusTable::kHolding) {
@@ -232,10 +254,7 @@ StatusOr<std::vector<uint16_t>> ModbusLink::Read(int unit, ModbusTable table, in
   }
   if (rc == count) return out;
   int err = rc < 0 ? errno : EMBBADDATA;
-  std::string what = "modbus " + endpoint_.Describe() + " unit " + std::to_string(unit) +
-                     ": reading " + ModbusTableName(table) + " " + std::to_string(address) +
-                     (count > 1 ? " (" + std::to_string(count) + ")" : "") + ": " +
-                     modbus_strerror(err);
+  std::string what = what_read + ": " + modbus_strerror(err);
   if (IsModbusException(err)) return IoError(what + " (exception response)");
   if (endpoint_.rtu && err == ETIMEDOUT) {
     // A silent or absent unit on a shared bus: the port itself is fine.

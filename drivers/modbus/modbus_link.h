@@ -6,7 +6,10 @@
 // error the connection is closed and reopened on the next Read(); a failed
 // (re)connect is retried only after a capped, jittered backoff shared by
 // all sensors of the device, so a dead device is not hammered. A Modbus
-// exception response (illegal address...) keeps the connection.
+// exception response (illegal address...) keeps the connection. TCP
+// responses are framed by modbus_tcp_frame.h: one whose MBAP length does
+// not match its PDU is an error that resets the connection (nothing of it
+// is returned, and nothing left over reaches the next transaction).
 #pragma once
 
 #include <cstdint>
@@ -100,6 +103,7 @@ class ModbusLink {
   int64_t next_attempt_us_ = 0;
   std::string last_error_;
   uint64_t connects_ = 0;
+  uint16_t tid_ = 0;  // the last TCP transaction id sent
 };
 
 // The live link for `endpoint` (shared by every sensor holding it) or a new

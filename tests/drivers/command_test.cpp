@@ -8,15 +8,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
+#include "drivers/scheduler.h"
 #include "drivers/subprocess.h"
 #include "drivers/value_text.h"
 #include "make_driver.h"
+#include "test_sink.h"
 #include "tests/support/support.h"
 
 using namespace sluice;
@@ -368,4 +371,68 @@ TEST_CASE("LastNonEmptyLine") {
   CHECK(LastNonEmptyLine("").empty());
   CHECK(LastNonEmptyLine("x\n\tbad\x01line\r\n") == "bad line");
   CHECK(LastNonEmptyLine(std::string(300, 'e'), 10) == "eeeeeeeeee...");
+}
+
+// 20 sensors sharing one slow script (1 s a run, a 500 ms interval) beside
+// a fast command sensor and a fast sysfs sensor (200 ms), on a small pool:
+// one shared run at a time serves every slow sensor, waiting for it holds
+// no worker, and the fast sensors keep their cadence.
+TEST_CASE("sensors sharing one slow command do not starve the other blocking sensors") {
+  TempDir dir;
+  SystemClock& clock = SystemClock::Get();
+  std::string counter = dir.Join("runs");
+  std::string slow_sh =
+      Script(dir, "slow.sh", "echo x >> '" + counter + "'\nsleep 1\necho 7\n");
+  std::string fast_sh = Script(dir, "fast.sh", "echo 1\n");
+  std::string value = dir.Join("value");
+  REQUIRE(sluice::testing::WriteFile(value, "42\n"));
+
+  TestSink sink;
+  Scheduler::Options o;
+  o.pool_base = 2;
+  o.pool_max = 4;
+  o.seed = 1;
+  Scheduler sched(clock, sink, o);
+  std::vector<std::unique_ptr<Driver>> drivers;
+  std::vector<SensorSpec> specs;
+  auto add = [&](const std::string& name, const std::string& driver, const std::string& params,
+                 int64_t interval_us) {
+    SensorSpec spec;
+    StatusOr<std::unique_ptr<Driver>> d =
+        sluice::testing::MakeDriver(clock, driver, params, name, interval_us, &spec);
+    INFO(d.status().ToString());
+    REQUIRE(d.ok());
+    drivers.push_back(std::move(*d));
+    REQUIRE(sched.Add(spec, *drivers.back()).ok());
+  };
+  for (int i = 0; i < 20; ++i) {
+    add("slow" + std::to_string(i), "command",
+        "{ argv = [" + Quote(slow_sh) + "], timeout = \"2500ms\" }", 500000);
+  }
+  add("fast.cmd", "command", ArgvOf(fast_sh), 200000);
+  add("fast.sysfs", "sysfs", "{ path = " + Quote(value) + " }", 200000);
+  sched.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  sched.Stop();
+
+  SensorStatus cmd, sysfs, slow;
+  REQUIRE(sched.GetStatus("fast.cmd", &cmd));
+  REQUIRE(sched.GetStatus("fast.sysfs", &sysfs));
+  // About 16 slots each in 3.2 s; starved, they were read once or twice.
+  CHECK(cmd.reads >= 8);
+  CHECK(sysfs.reads >= 8);
+  CHECK(cmd.errors == 0);
+  CHECK(sysfs.errors == 0);
+  // One run at a time, each serving every slow sensor: at most 4 runs of
+  // 1 s in 3.2 s, and no slow read timed out (2.5 s from its run's start).
+  uint64_t runs = static_cast<CommandDriver&>(*drivers[0]).command().runs();
+  CHECK(runs >= 2);
+  CHECK(runs <= 4);
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(sched.GetStatus("slow" + std::to_string(i), &slow));
+    INFO(slow.name << " " << slow.last_error);
+    CHECK(slow.timeouts == 0);
+    CHECK(slow.submitted >= 2);
+  }
+  CHECK(NoZombies());
 }

@@ -90,6 +90,24 @@ TEST_CASE("iio: absent device or channel, bad files fail the read") {
                                     ") has neither in_voltage7_input nor in_voltage7_raw");
 }
 
+TEST_CASE("iio: a zero scale fails the read instead of reading 0 forever") {
+  FakeTree t;
+  Adc(t, "iio:device0");
+  t.Put("bus/iio/devices/iio:device0/in_voltage0_scale", "0\n");
+  auto d = MakeDriver("iio", "device = \"ads1015\", channel = \"voltage0\"", t.root());
+  REQUIRE(d.ok());
+  auto v = (*d)->Sample(0);
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.status().message() == t.Path("bus/iio/devices/iio:device0/in_voltage0_scale") +
+                                    ": scale is 0 (every reading would be 0)");
+  t.Put("bus/iio/devices/iio:device0/in_voltage_scale", "0.000000\n");  // shared, also 0
+  auto shared = MakeDriver("iio", "device = \"ads1015\", channel = \"voltage1\"", t.root());
+  REQUIRE(shared.ok());
+  CHECK_FALSE((*shared)->Sample(0).ok());
+  t.Put("bus/iio/devices/iio:device0/in_voltage0_scale", "0.5\n");
+  CHECK(SampleValue(**d) == 450.0);
+}
+
 TEST_CASE("iio param errors") {
   for (const char* params :
        {"channel = \"voltage0\"", "device = \"a\"", "device = \"a\", channel = \"../x\"",

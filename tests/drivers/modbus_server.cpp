@@ -95,7 +95,25 @@ void ModbusTestServer::Loop() {
       }
       modbus_set_socket(ctx_, p.fd);
       int rc = modbus_receive(ctx_, query.data());
-      if (rc > 0) {
+      if (rc > 0 && !rtu_ && bad_length_ && rc >= 12 && query[7] == 3) {
+        ++requests_;
+        // Header with length 65535, the right PDU, then stray bytes.
+        int addr = query[8] << 8 | query[9], n = query[10] << 8 | query[11];
+        std::vector<uint8_t> rsp = {query[0], query[1], 0, 0, 0xff, 0xff, query[6], 3,
+                                    static_cast<uint8_t>(2 * n)};
+        {
+          std::lock_guard<std::mutex> lock(map_mu_);
+          for (int i = 0; i < n && addr + i < kSize; ++i) {
+            rsp.push_back(static_cast<uint8_t>(map_->tab_registers[addr + i] >> 8));
+            rsp.push_back(static_cast<uint8_t>(map_->tab_registers[addr + i]));
+          }
+        }
+        rsp.insert(rsp.end(), static_cast<size_t>(bad_extra_.load()), 0x5a);
+        if (send(p.fd, rsp.data(), rsp.size(), MSG_NOSIGNAL) < 0) {
+          close(p.fd);
+          clients_.erase(std::find(clients_.begin(), clients_.end(), p.fd));
+        }
+      } else if (rc > 0) {
         ++requests_;
         std::lock_guard<std::mutex> lock(map_mu_);
         modbus_reply(ctx_, query.data(), rc, map_);

@@ -38,6 +38,13 @@ class ModbusTestServer {
   void SetCoil(int address, bool on);
   void SetDiscrete(int address, bool on);
 
+  // TCP: answer holding-register reads with MBAP length 65535 followed by
+  // the correct PDU and `extra` stray bytes (a misbehaving device).
+  void SetBadLength(bool on, int extra = 100) {
+    bad_extra_ = extra;
+    bad_length_ = on;
+  }
+
   int accepts() const { return accepts_.load(); }
   int requests() const { return requests_.load(); }
 
@@ -56,6 +63,8 @@ class ModbusTestServer {
   std::atomic<bool> stop_{false};
   std::atomic<int> accepts_{0};
   std::atomic<int> requests_{0};
+  std::atomic<bool> bad_length_{false};
+  std::atomic<int> bad_extra_{100};
   std::thread thread_;
 };
 

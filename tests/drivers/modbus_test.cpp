@@ -1,6 +1,7 @@
 // The modbus driver against a real libmodbus server: TCP on a free loopback
 // port, RTU on the far side of a pseudo-terminal.
 #include "drivers/modbus/modbus.h"
+#include "drivers/modbus/modbus_tcp_frame.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -204,6 +205,63 @@ TEST_CASE("modbus exception responses name the device and keep the connection") 
              Catch::Contains("holding register 99 (2)") && Catch::Contains("Illegal data address"));
   CHECK(*good->Sample(0) == 7);
   CHECK(f.server.accepts() == 1);
+}
+
+TEST_CASE("modbus TCP: a response whose MBAP length is wrong commits nothing and resets once") {
+  TcpFixture f;
+  f.server.SetHolding(0, {42});
+  auto d = f.Make("register = 0, timeout = \"500ms\"");
+  auto& link = static_cast<ModbusDriver&>(*d).link();
+  REQUIRE(*d->Sample(0) == 42);
+  f.server.SetBadLength(true);
+  // Every read of the bad responses fails: none commits a value, and each
+  // one resets the connection once (no leftovers break a later read).
+  for (int i = 0; i < 6; ++i) {
+    StatusOr<double> v = d->Sample(0);
+    INFO(i << ": " << (v.ok() ? std::to_string(*v) : v.status().message()));
+    REQUIRE_FALSE(v.ok());
+    CHECK_THAT(v.status().message(),
+               Catch::Contains(f.url) && Catch::Contains("MBAP length 65535"));
+  }
+  CHECK(link.connects() == 6);  // the first, then one after each reset but the last
+  f.server.SetBadLength(false);
+  StatusOr<double> back = d->Sample(0);
+  INFO(back.status().message());
+  REQUIRE(back.ok());
+  CHECK(*back == 42);
+  CHECK(*d->Sample(0) == 42);
+  CHECK(link.connects() == 7);
+}
+
+TEST_CASE("modbus TCP frame checks") {
+  std::vector<uint16_t> out;
+  int code = 0;
+  std::string why;
+  const uint8_t good[] = {3, 4, 0x12, 0x34, 0x56, 0x78};
+  CHECK(ParseModbusReadPdu(good, sizeof good, ModbusTable::kHolding, 2, &out, &code, &why) ==
+        ModbusFrameError::kNone);
+  CHECK(out == std::vector<uint16_t>{0x1234, 0x5678});
+  CHECK(ParseModbusReadPdu(good, 4, ModbusTable::kHolding, 2, &out, &code, &why) ==
+        ModbusFrameError::kFraming);
+  CHECK(ParseModbusReadPdu(good, sizeof good, ModbusTable::kHolding, 1, &out, &code, &why) ==
+        ModbusFrameError::kFraming);
+  CHECK(ParseModbusReadPdu(good, sizeof good, ModbusTable::kInput, 2, &out, &code, &why) ==
+        ModbusFrameError::kFraming);
+  const uint8_t exc[] = {0x83, 2};
+  CHECK(ParseModbusReadPdu(exc, sizeof exc, ModbusTable::kHolding, 1, &out, &code, &why) ==
+        ModbusFrameError::kException);
+  CHECK(code == 2);
+  const uint8_t coils[] = {1, 2, 0x05, 0x01};
+  CHECK(ParseModbusReadPdu(coils, sizeof coils, ModbusTable::kCoil, 9, &out, &code, &why) ==
+        ModbusFrameError::kNone);
+  CHECK(out == std::vector<uint16_t>{1, 0, 1, 0, 0, 0, 0, 0, 1});
+  const uint8_t h[] = {0, 7, 0, 0, 0, 5, 1};
+  CHECK(*ModbusTcpBodyLength(h, 7, 1) == 4);
+  CHECK_FALSE(ModbusTcpBodyLength(h, 8, 1).ok());
+  CHECK_FALSE(ModbusTcpBodyLength(h, 7, 2).ok());
+  const uint8_t huge[] = {0, 7, 0, 0, 0xff, 0xff, 1};
+  CHECK_THAT(ModbusTcpBodyLength(huge, 7, 1).status().message(),
+             Catch::Contains("MBAP length 65535"));
 }
 
 TEST_CASE("modbus times out on a TCP peer that never answers") {

@@ -214,9 +214,14 @@ TEST_CASE("mqtt bad payloads are counted, never readings", "[integration]") {
   REQUIRE(sink.WaitFor(1) == 1);
   CHECK(sink.readings()[0].value == 5);
   CHECK(d->stats().bad_payloads == 6);
+  CHECK(d->stats().consecutive_bad == 0);  // the good one ended the run
+  CHECK(d->stats().last_bad_ts_us > 0);
   CHECK(d->stats().messages == 7);
   REQUIRE(WaitUntil([&] { return d->stats().readings == 1; }, kWaitUs));
   CHECK_THAT(d->stats().last_error, Catch::Contains("bad payload on t: "));
+  for (int i = 0; i < 8; ++i) lan.Publish("bad");
+  REQUIRE(WaitUntil([&] { return d->stats().bad_payloads == 14; }, kWaitUs));
+  CHECK(d->stats().consecutive_bad == 8);
 }
 
 TEST_CASE("mqtt applies deadband and heartbeat", "[integration]") {

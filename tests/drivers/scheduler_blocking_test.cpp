@@ -362,3 +362,76 @@ TEST_CASE("a read that never gets a worker (pool at its cap, all hung) fails its
   CHECK(sink.size() == 0);
   for (int i = 0; i < 20; ++i) hung.Release(1);  // let Stop() join later reads
 }
+
+TEST_CASE("status says a read is stuck, and when the sensor was last sampled") {
+  FakeClock clock;
+  TestSink sink;
+  PipeDriver d;
+  Scheduler sched(clock, sink, Opts());
+  REQUIRE(sched.Add(Spec("fifo", kSec, kSec), d).ok());
+  // One good read first.
+  sched.RunDue(clock.NowMonotonicUs());
+  REQUIRE(WaitUntil([&] { return d.inside.load() == 1; }, kWait, 1000));
+  const int64_t sampled_wall = clock.NowWallUs();
+  d.Release(3);
+  REQUIRE(PoolSettles(sched));
+  sched.RunDue(clock.NowMonotonicUs());
+  SensorStatus s;
+  REQUIRE(sched.GetStatus("fifo", &s));
+  CHECK(s.state == "ok");
+  CHECK(s.last_sample_ts_us == sampled_wall);
+  // The next read hangs (a FIFO nobody writes): failing at its timeout,
+  // then "stuck" for as long as it hangs, never frozen at "failing".
+  clock.Advance(kSec);
+  sched.RunDue(clock.NowMonotonicUs());
+  REQUIRE(WaitUntil([&] { return d.inside.load() == 1; }, kWait, 1000));
+  const int64_t hung_at = clock.NowMonotonicUs();
+  for (int i = 0; i < 40; ++i) {
+    clock.Advance(kSec);
+    sched.RunDue(clock.NowMonotonicUs());
+  }
+  REQUIRE(sched.GetStatus("fifo", &s));
+  CHECK(s.state == "stuck");
+  CHECK(s.stuck_for_us == clock.NowMonotonicUs() - hung_at);
+  CHECK(s.last_error == "read timed out after 1.0s");
+  CHECK(s.last_sample_ts_us == sampled_wall);  // the hung read never returned
+  CHECK(sched.Statuses()[0].state == "stuck");
+  d.Release(4);
+  REQUIRE(WaitUntil([&] { return sched.stats().pool.hung == 0; }, kWait, 1000));
+  sched.RunDue(clock.NowMonotonicUs());  // discarded; sampled again at once
+  REQUIRE(WaitUntil([&] { return d.calls.load() == 3; }, kWait, 1000));
+  REQUIRE(sched.GetStatus("fifo", &s));
+  CHECK(s.state != "stuck");
+  CHECK(s.stuck_for_us == 0);
+  d.Release(5);
+  REQUIRE(PoolSettles(sched));
+  sched.RunDue(clock.NowMonotonicUs());
+  REQUIRE(sched.GetStatus("fifo", &s));
+  CHECK(s.state == "ok");
+}
+
+TEST_CASE("a sensor overdue by several intervals is late, not ok") {
+  FakeClock clock;
+  TestSink sink;
+  QuickDriver quick(false);
+  Scheduler sched(clock, sink, Opts());
+  REQUIRE(sched.Add(Spec("starved", kSec), quick).ok());
+  sched.RunDue(clock.NowMonotonicUs());
+  SensorStatus s;
+  REQUIRE(sched.GetStatus("starved", &s));
+  CHECK(s.state == "ok");
+  // Nothing samples it (a scheduler that cannot keep up) for 2 intervals:
+  // still ok; past kLateIntervals (3) intervals beyond its due time: late.
+  clock.Advance(3 * kSec);
+  REQUIRE(sched.GetStatus("starved", &s));
+  CHECK(s.state == "ok");
+  CHECK(s.overdue_us == 2 * kSec);
+  clock.Advance(2 * kSec);
+  REQUIRE(sched.GetStatus("starved", &s));
+  CHECK(s.state == "late");
+  CHECK(s.overdue_us == 4 * kSec);
+  sched.RunDue(clock.NowMonotonicUs());
+  REQUIRE(sched.GetStatus("starved", &s));
+  CHECK(s.state == "ok");
+  CHECK(s.overdue_us == 0);
+}

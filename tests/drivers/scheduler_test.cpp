@@ -1,7 +1,11 @@
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <thread>
 
@@ -290,4 +294,49 @@ TEST_CASE("the scheduler thread samples on the real clock and stops promptly") {
   SensorStatus s;
   REQUIRE(sched.GetStatus("late-added", &s));
   CHECK(sched.Statuses().size() == 2);
+}
+
+TEST_CASE("a flapping sensor's recovered lines are rate limited like its failures") {
+  FakeClock clock;
+  TestSink sink;
+  Scheduler::Options o = Opts();
+  o.backoff_initial_us = kSec;
+  o.backoff_max_us = kSec;
+  o.log_interval_us = 10 * kSec;
+  Scheduler sched(clock, sink, o);
+  ScriptDriver d;
+  REQUIRE(sched.Add(Spec("flap", kSec), d).ok());
+  // Capture stderr (the log) in a temp file for the run.
+  char path[] = "/tmp/sluice-flap-XXXXXX";
+  int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  fflush(stderr);
+  int saved = dup(2);
+  REQUIRE(dup2(fd, 2) == 2);
+  for (int i = 0; i < 60; ++i) {
+    d.fail = i % 2 == 0;  // fails, recovers, fails, ... for 60 s
+    sched.RunDue(clock.NowMonotonicUs());
+    clock.Advance(kSec);
+  }
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::string log;
+  char buf[4096];
+  ssize_t n;
+  lseek(fd, 0, SEEK_SET);
+  while ((n = read(fd, buf, sizeof buf)) > 0) log.append(buf, static_cast<size_t>(n));
+  close(fd);
+  unlink(path);
+  size_t recovered = 0, failing = 0;
+  for (size_t p = log.find("recovered"); p != std::string::npos; p = log.find("recovered", p + 1))
+    ++recovered;
+  for (size_t p = log.find("failing ("); p != std::string::npos; p = log.find("failing (", p + 1))
+    ++failing;
+  INFO(log);
+  CHECK(d.calls >= 40);
+  CHECK(failing >= 1);
+  CHECK(failing <= 7);
+  CHECK(recovered >= 1);
+  CHECK(recovered <= 7);  // one per 10 s, not one per flap
 }

@@ -52,6 +52,28 @@ TEST_CASE("w1_slave parsing") {
   }
 }
 
+TEST_CASE("w1: a temperature outside the family's range is an error despite a good CRC") {
+  const std::string ds18b20 = std::string("/sys/bus/w1/devices/") + kId + "/w1_slave";
+  auto v = ParseW1Slave(Slave("YES", "2047937"), ds18b20);
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.status().message() ==
+        ds18b20 + ": 2047.937 C is outside the DS18B20's range (-55 to 125 C)");
+  CHECK_FALSE(ParseW1Slave(Slave("YES", "-55063"), ds18b20).ok());
+  CHECK(*ParseW1Slave(Slave("YES", "125000"), ds18b20) == 125.0);
+  CHECK(*ParseW1Slave(Slave("YES", "-55000"), ds18b20) == -55.0);
+  // DS28EA00 (family 42) reads -40..85 C; a thermocouple (3B) far more.
+  CHECK_FALSE(ParseW1Slave(Slave("YES", "90000"), "/x/42-000000123456/w1_slave").ok());
+  CHECK(*ParseW1Slave(Slave("YES", "900000"), "/x/3b-000000123456/w1_slave") == 900.0);
+  // An unknown family is not range-checked.
+  CHECK(*ParseW1Slave(Slave("YES", "2047937"), "/x/7e-000000123456/w1_slave") == 2047.937);
+
+  FakeTree t;
+  t.Put(std::string("bus/w1/devices/") + kId + "/w1_slave", Slave("YES", "2047937"));
+  auto d = MakeDriver("w1", "device = \"28\"", t.root());
+  REQUIRE(d.ok());
+  CHECK_FALSE((*d)->Sample(0).ok());
+}
+
 TEST_CASE("w1 reads a device by id or by its family when it is the only one") {
   FakeTree t;
   t.Put(std::string("bus/w1/devices/") + kId + "/w1_slave", Slave("YES", "21500"));

@@ -331,17 +331,39 @@ TEST_CASE("status shows an mqtt source beside the polled sensors", "[integration
   CHECK(v->Find("state")->AsString() == "ok");
   CHECK(v->Find("unit")->AsString() == "C");
   CHECK(v->Find("readings")->AsNumber() >= 1);
-  // A payload without the field is counted as an error, the state stays ok.
+  // Payloads without the field are errors: consecutive failures, and the
+  // sensor is failing until a good payload comes.
+  for (int i = 0; i < 3; ++i) {
+    RunProgram("/usr/bin/mosquitto_pub",
+               {"-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-t", "lan/b/temp",
+                "-m", "{\"x\": 1}"},
+               s.dir.path(), 5000000);
+  }
+  REQUIRE(WaitUntil(
+      [&] {
+        const JsonValue* w = s.Status(&st) ? sensor() : nullptr;
+        return w && w->Find("errors") && w->Find("errors")->AsNumber() == 3;
+      },
+      10000000, 100000));
+  v = sensor();
+  REQUIRE(v != nullptr);
+  CHECK(v->Find("state")->AsString() == "failing");
+  CHECK(v->Find("consecutive_failures")->AsNumber() == 3);
+  CHECK(v->Find("last_sample_ts_us")->is_number());
   RunProgram("/usr/bin/mosquitto_pub",
-             {"-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-t", "lan/b/temp", "-m",
-              "{\"x\": 1}"},
+             {"-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-t", "lan/a/temp", "-m",
+              "{\"t\": 11}"},
              s.dir.path(), 5000000);
   REQUIRE(WaitUntil(
       [&] {
         const JsonValue* w = s.Status(&st) ? sensor() : nullptr;
-        return w && w->Find("errors") && w->Find("errors")->AsNumber() == 1;
+        return w && w->Find("value") && w->Find("value")->AsNumber() == 22.0;
       },
       10000000, 100000));
+  v = sensor();
+  REQUIRE(v != nullptr);
+  CHECK(v->Find("state")->AsString() == "ok");
+  CHECK(v->Find("consecutive_failures")->AsNumber() == 0);
   // The broker goes away: the source shows failing with its error.
   broker.Stop();
   REQUIRE(WaitUntil(
