@@ -219,6 +219,12 @@ void RenderRules(const JsonValue& r, double now, const JsonValue& alerts, std::s
                   Count(Num(r, "future")),
               kWidth) +
           "\n";
+  if (Num(r, "ahead") > 0 || Num(r, "held") > 0) {
+    *out += Fit("          ahead of the clock " + Count(Num(r, "ahead")) + " (waiting " +
+                    Count(Num(r, "held")) + ", dropped " + Count(Num(r, "ahead_dropped")) + ")",
+                kWidth) +
+            "\n";
+  }
   for (const JsonValue& a : alerts.items()) {
     double age = AgeOf(a, "since_us", now);
     *out += Fit("ALERT     " + Pad(Str(a, "rule"), 24) + " " + Pad(Str(a, "severity"), 8) +
