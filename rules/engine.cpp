@@ -375,7 +375,7 @@ double Engine::Run(const Expr& e, uint32_t begin, uint32_t end, const Binding* b
 
 void Engine::Emit(RuleRt* rule, const char* state, double value, int64_t ts,
                   std::vector<Alert>* out) {
-  if (std::isnan(value)) value = rule->st.value;
+  if (!std::isfinite(value)) value = kNoValue;
   Alert a;
   a.rule = rule->def.name;
   a.state = state;
@@ -441,7 +441,7 @@ void Engine::Evaluate(RuleRt* rule, int64_t t, int64_t now_wall, std::vector<Ale
   st.phase = Phase::kFiring;
   st.firing_since_us = t;
   st.last_fired_us = t;
-  st.value = std::isnan(value) ? 0.0 : value;
+  st.value = std::isfinite(value) ? value : kNoValue;
   st.severity = def.severity;
   ++st.fired;
   rule->held = false;

@@ -51,8 +51,10 @@
 // rules (call it every second or so); readings evaluate them too, so a
 // returning sensor resolves at once.
 // Alerts: ts_us = the rule's time, value = the subject (left side of the
-// first comparison in `when`, evaluated now; if it has no value, the value
-// at firing), message rendered from the rule's template.
+// first comparison in `when`, evaluated now; NaN when it has no value —
+// an empty window, x / 0, overflow — never a stand-in number), message
+// rendered from the rule's template ({value}: "n/a" then). A rule removed
+// or changed while firing resolves with the value it fired with.
 #pragma once
 
 #include <cstdint>

@@ -177,7 +177,7 @@ TEST_CASE("default clear resolves when `when` stops being true, including unknow
   CHECK(rig.Take() == Strings{"climb:firing"});
   rig.Feed("x", 20, 10);  // alone in its window: no rate
   CHECK(rig.Take() == Strings{"climb:resolved"});
-  CHECK(rig.taken[1].value == 10);  // no value now: the value it fired with
+  CHECK(std::isnan(rig.taken[1].value));  // no value now: reported as none
 }
 
 TEST_CASE("absent runs on the wall clock from Tick and resolves on the next reading") {
@@ -336,4 +336,32 @@ TEST_CASE("refill holds a reading ahead of the wall clock once; a reload keeps t
   rig.clock.Advance(55 * kSec);
   rig.Tick();
   CHECK(rig.Take() == Strings{"r2:firing"});
+}
+
+TEST_CASE("a subject without a value is reported as no value, not 0") {
+  Rig rig(R"toml([[rule]]
+name = "dz"
+when = "x / y > 1 or z > 0"
+message = "dz {value}"
+)toml");
+  rig.Feed("x", 0, 1);
+  rig.Feed("y", 0, 0);
+  CHECK(rig.Take().empty());
+  rig.Feed("z", 1, 1);  // fires on z; the subject x / y divides by zero
+  CHECK(rig.Take() == Strings{"dz:firing"});
+  CHECK(std::isnan(rig.taken[0].value));
+  CHECK(rig.taken[0].message == "dz n/a");
+  CHECK(std::isnan(rig.engine.ExportState()[0].value));
+  rig.Feed("z", 2, 0);
+  CHECK(rig.Take() == Strings{"dz:resolved"});
+  CHECK(std::isnan(rig.taken[1].value));
+  CHECK(rig.taken[1].message == "dz n/a");
+}
+
+TEST_CASE("large values in messages are printed in full, as in JSON") {
+  Rig rig("[[rule]]\nname = \"big\"\nwhen = \"x > 0\"\nmessage = \"big {value}\"\n");
+  rig.Feed("x", 0, 1e100);
+  CHECK(rig.Take() == Strings{"big:firing"});
+  CHECK(rig.taken[0].value == 1e100);
+  CHECK(rig.taken[0].message == "big 1e+100");
 }
