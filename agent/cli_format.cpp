@@ -121,7 +121,8 @@ std::string HumanLine(const StoredEvent& e) {
     if (r.quality != Quality::kGood) line += std::string("  (") + QualityName(r.quality) + ")";
   } else if (alert) {
     std::snprintf(buf, sizeof buf, "ALERT %-18s %-8s %-8s value %s", a.rule.c_str(),
-                  a.state.c_str(), a.severity.c_str(), HumanNumber(a.value).c_str());
+                  a.state.c_str(), a.severity.c_str(),
+                  std::isfinite(a.value) ? HumanNumber(a.value).c_str() : kNoValueText);
     line += buf;
     if (!a.message.empty()) line += "  " + a.message;
   } else {

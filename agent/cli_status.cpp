@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "agent/cli_live.h"
+#include "common/event.h"
 #include "common/units.h"
 
 namespace sluice {
@@ -15,6 +16,10 @@ constexpr size_t kWidth = 80;
 double Num(const JsonValue& v, const char* key) {
   const JsonValue* x = v.Find(key);
   return x ? x->AsNumber() : 0;
+}
+bool IsNumber(const JsonValue& v, const char* key) {
+  const JsonValue* x = v.Find(key);
+  return x && x->is_number();
 }
 std::string Str(const JsonValue& v, const char* key) {
   const JsonValue* x = v.Find(key);
@@ -262,11 +267,17 @@ void RenderRules(const JsonValue& r, double now, const JsonValue& alerts, std::s
                   Count(Num(r, "future")),
               kWidth) +
           "\n";
+  if (Num(r, "ahead") > 0 || Num(r, "held") > 0) {
+    *out += Fit("          ahead of the clock " + Count(Num(r, "ahead")) + " (waiting " +
+                    Count(Num(r, "held")) + ", dropped " + Count(Num(r, "ahead_dropped")) + ")",
+                kWidth) +
+            "\n";
+  }
   for (const JsonValue& a : alerts.items()) {
     double age = AgeOf(a, "since_us", now);
     *out += Fit("ALERT     " + Pad(Str(a, "rule"), 24) + " " + Pad(Str(a, "severity"), 8) +
                     " firing " + (age >= 0 ? "for " + Age(age) : std::string()) + "  value " +
-                    Value(Num(a, "value")),
+                    (IsNumber(a, "value") ? Value(Num(a, "value")) : kNoValueText),
                 kWidth) +
             "\n";
   }

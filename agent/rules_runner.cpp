@@ -146,6 +146,9 @@ void RulesRunner::RefillUpTo(RingReader& reader, uint64_t upto) {
   };
   std::unordered_map<std::string, PerSensor> want;
   for (const std::string& s : plan.sensors) want[s];
+  // Readings stamped ahead of the wall clock go to the engine to be held
+  // again; they must not pull the span ahead of the others.
+  const int64_t ahead_from = clock_.NowWallUs() + engine_.options().late_tolerance_us;
   uint64_t after = 0;
   bool more = true;
   while (more) {
@@ -167,6 +170,10 @@ void RulesRunner::RefillUpTo(RingReader& reader, uint64_t upto) {
       if (it == want.end()) continue;
       Item item{e.seq, {}};
       if (!DecodeStoredReading(e, &item.r)) continue;
+      if (item.r.ts_us > ahead_from) {
+        engine_.Refill(item.r);
+        continue;
+      }
       PerSensor& ps = it->second;
       ps.newest = std::max(ps.newest, item.r.ts_us);
       ps.items.push_back(std::move(item));

@@ -247,6 +247,9 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.U("accepted", e.accepted);
     o.U("late", e.late);
     o.U("future", e.future);
+    o.U("ahead", e.ahead);
+    o.U("ahead_dropped", e.ahead_dropped);
+    o.U("held", e.held);
     o.U("invalid", e.invalid);
     o.U("unused", e.unused);
     o.U("evaluations", e.evaluations);
@@ -502,6 +505,14 @@ std::string PrometheusText(const DaemonSnapshot& s) {
       .Sample(e.invalid, {{"result", "invalid"}})
       .Sample(e.bad_quality, {{"result", "bad_quality"}})
       .Sample(e.unused, {{"result", "unused"}});
+  p.Family("sluice_rules_ahead_readings_total", "counter",
+           "Readings stamped ahead of the wall clock, held until it catches up.")
+      .Sample(e.ahead);
+  p.Family("sluice_rules_ahead_dropped_total", "counter",
+           "Held readings dropped because the hold was full.")
+      .Sample(e.ahead_dropped);
+  p.Family("sluice_rules_held_readings", "gauge", "Readings waiting for the wall clock now.")
+      .Sample(e.held);
   p.Family("sluice_alerts_total", "counter", "Alerts raised, by state.")
       .Sample(e.fired, {{"state", "firing"}})
       .Sample(e.resolved, {{"state", "resolved"}});

@@ -27,11 +27,16 @@ struct Reading {
   Quality quality = Quality::kGood;
 };
 
+// How text (alert messages, CLI lines, logs) shows "no value".
+constexpr const char kNoValueText[] = "n/a";
+
 struct Alert {
   std::string rule;
   std::string state;     // "firing" | "resolved"
   std::string severity;  // "info" | "warning" | "critical"
   int64_t ts_us = 0;
+  // The rule's subject; NaN when it has no value (JSON null, kNoValueText
+  // in text).
   double value = 0;
   std::string message;
   std::vector<std::pair<std::string, std::string>> labels;

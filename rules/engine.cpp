@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <set>
 
@@ -163,7 +164,8 @@ ReplaceSummary Engine::Replace(RuleSet set, std::vector<Alert>* out) {
   return sum;
 }
 
-Engine::Sensor* Engine::Admit(const Reading& r, bool exact, int64_t* now) {
+Engine::Sensor* Engine::Admit(const Reading& r, bool exact, int64_t* now, bool* ahead) {
+  *ahead = false;
   if (!std::isfinite(r.value) || r.ts_us < 0 || r.ts_us >= kMaxTs) {
     ++stats_.invalid;
     return nullptr;
@@ -186,48 +188,100 @@ Engine::Sensor* Engine::Admit(const Reading& r, bool exact, int64_t* now) {
     wall_now_ = clock_.NowWallUs();
     clock_reuse_ = 0;
   }
-  if (r.ts_us > SaturatingAdd(wall_now_, options_.max_future_us)) {
-    if (!fresh) wall_now_ = clock_.NowWallUs();
-    if (r.ts_us > SaturatingAdd(wall_now_, options_.max_future_us)) {
-      ++stats_.future;
-      return nullptr;
+  // Past a limit by the cached clock: read it again before deciding.
+  auto beyond = [&](int64_t margin) {
+    if (r.ts_us <= SaturatingAdd(wall_now_, margin)) return false;
+    if (!fresh) {
+      wall_now_ = clock_.NowWallUs();
+      clock_reuse_ = 0;
+      fresh = true;
     }
+    return r.ts_us > SaturatingAdd(wall_now_, margin);
+  };
+  if (beyond(options_.max_future_us)) {
+    ++stats_.future;
+    return nullptr;
+  }
+  if (beyond(options_.late_tolerance_us)) {
+    ++stats_.ahead;
+    *ahead = true;
+    return nullptr;
   }
   *now = wall_now_;
   return s;
 }
 
+void Engine::Hold(const Reading& r, bool once) {
+  if (once) {
+    auto range = held_.equal_range(r.ts_us);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (it->second.sensor == r.sensor && it->second.value == r.value) return;
+    }
+  }
+  if (held_.size() >= options_.max_held_readings) {
+    ++stats_.ahead_dropped;
+    if (held_.empty()) return;
+    auto last = std::prev(held_.end());
+    if (last->first <= r.ts_us) return;  // the new one is furthest ahead
+    held_.erase(last);
+  }
+  held_.emplace(r.ts_us, Held{r.sensor, r.value});
+}
+
+void Engine::Release(int64_t now, std::vector<Alert>* out) {
+  const int64_t due = SaturatingAdd(now, options_.late_tolerance_us);
+  while (!held_.empty() && held_.begin()->first <= due) {
+    auto node = held_.extract(held_.begin());
+    auto it = sensors_.find(node.mapped().sensor);
+    if (it == sensors_.end()) {
+      ++stats_.unused;  // its rules were removed while it waited
+      continue;
+    }
+    Apply(it->second.get(), node.key(), node.mapped().value, now, out);
+  }
+}
+
 void Engine::OnReading(const Reading& r, std::vector<Alert>* out) {
   ++stats_.readings;
   int64_t now;
-  Sensor* s = Admit(r, false, &now);
+  bool ahead;
+  Sensor* s = Admit(r, false, &now, &ahead);
+  if (!held_.empty()) Release(wall_now_, out);
+  if (ahead) Hold(r, false);
   if (!s) return;
-  if (s->seen && r.ts_us < s->newest_ts - options_.late_tolerance_us) {
+  Apply(s, r.ts_us, r.value, now, out);
+}
+
+void Engine::Apply(Sensor* s, int64_t ts, double value, int64_t now, std::vector<Alert>* out) {
+  if (s->seen && ts < s->newest_ts - options_.late_tolerance_us) {
     ++stats_.late;
     return;
   }
   ++stats_.accepted;
   for (Window* w : s->windows) {
     w->filling = false;
-    w->Add(r.ts_us, r.value);
+    w->Add(ts, value);
   }
-  if (!s->seen || r.ts_us >= s->newest_ts) {
+  if (!s->seen || ts >= s->newest_ts) {
     s->seen = true;
-    s->newest_ts = r.ts_us;
-    s->latest = r.value;
+    s->newest_ts = ts;
+    s->latest = value;
   }
   if (now > s->last_seen_wall) s->last_seen_wall = now;
-  for (RuleRt* rule : s->rules) Evaluate(rule, rule->wall ? now : r.ts_us, now, out);
+  for (RuleRt* rule : s->rules) Evaluate(rule, rule->wall ? now : ts, now, out);
 }
 
 void Engine::Tick(std::vector<Alert>* out) {
   const int64_t now = clock_.NowWallUs();
+  if (!held_.empty()) Release(now, out);
   for (RuleRt* rule : wall_rules_) Evaluate(rule, now, now, out);
 }
 
 void Engine::Refill(const Reading& r) {
   int64_t now;
-  Sensor* s = Admit(r, true, &now);
+  bool ahead;
+  Sensor* s = Admit(r, true, &now, &ahead);
+  if (ahead) Hold(r, true);
   if (!s) return;
   if (s->refill_seen && r.ts_us < s->refill_newest - options_.late_tolerance_us) {
     ++stats_.late;
@@ -321,7 +375,7 @@ double Engine::Run(const Expr& e, uint32_t begin, uint32_t end, const Binding* b
 
 void Engine::Emit(RuleRt* rule, const char* state, double value, int64_t ts,
                   std::vector<Alert>* out) {
-  if (std::isnan(value)) value = rule->st.value;
+  if (!std::isfinite(value)) value = kNoValue;
   Alert a;
   a.rule = rule->def.name;
   a.state = state;
@@ -387,7 +441,7 @@ void Engine::Evaluate(RuleRt* rule, int64_t t, int64_t now_wall, std::vector<Ale
   st.phase = Phase::kFiring;
   st.firing_since_us = t;
   st.last_fired_us = t;
-  st.value = std::isnan(value) ? 0.0 : value;
+  st.value = std::isfinite(value) ? value : kNoValue;
   st.severity = def.severity;
   ++st.fired;
   rule->held = false;
@@ -447,6 +501,7 @@ EngineStats Engine::stats() const {
   for (const auto& w : windows_) s.window_overflow += w.second->overflowed();
   s.firing = 0;
   for (const auto& r : rules_) s.firing += r->st.phase == Phase::kFiring;
+  s.held = held_.size();
   return s;
 }
 

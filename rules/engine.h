@@ -6,7 +6,11 @@
 // The Clock must outlive the engine (its methods are thread-safe).
 //
 // Event time. Each sensor has a watermark: its newest accepted timestamp
-// minus late_tolerance. A reading is
+// minus late_tolerance. Event time never runs ahead of the wall clock: a
+// reading stamped more than late_tolerance ahead of it would put its
+// sensor's watermark past the wall clock (every reading stamped now would
+// then be late, for as long as the stamp is ahead), so it waits instead.
+// A reading is
 // - invalid (counted, dropped) if its value is not finite or its timestamp
 //   is outside [0, 2^62) µs;
 // - bad quality (counted, dropped): Quality::kBad readings never enter a
@@ -15,6 +19,14 @@
 // - future (counted, dropped) if ts > Clock::NowWallUs() + max_future (the
 //   clock is read at least every 64 readings and before every rejection, so
 //   a wall clock stepped back is noticed within 64 readings);
+// - ahead (counted) if ts > NowWallUs() + late_tolerance (the clock is read
+//   again before holding): held, in memory, until the wall clock reaches
+//   ts - late_tolerance (checked on every reading and every Tick()), then
+//   treated as if it had just arrived (counted accepted, late or unused).
+//   At most max_held_readings wait; beyond that the one stamped furthest
+//   ahead is dropped (counted ahead_dropped). Held readings survive
+//   Replace(); Refill() holds the ones it meets (once). A reading ahead
+//   of the wall clock therefore never moves a watermark or a window;
 // - late (counted, dropped) if ts < watermark (ts == watermark is in time);
 // - otherwise applied to every window of its sensor, in timestamp order
 //   even when it arrived out of order, and every rule that reads the sensor
@@ -39,8 +51,10 @@
 // rules (call it every second or so); readings evaluate them too, so a
 // returning sensor resolves at once.
 // Alerts: ts_us = the rule's time, value = the subject (left side of the
-// first comparison in `when`, evaluated now; if it has no value, the value
-// at firing), message rendered from the rule's template.
+// first comparison in `when`, evaluated now; NaN when it has no value —
+// an empty window, x / 0, overflow — never a stand-in number), message
+// rendered from the rule's template ({value}: "n/a" then). A rule removed
+// or changed while firing resolves with the value it fired with.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +79,7 @@ struct EngineOptions {
   int64_t late_tolerance_us = 5000000;      // rules.late_tolerance
   int64_t max_future_us = 86400000000;      // rules.max_future
   size_t max_window_readings = 1000000;     // per sliding/count window
+  size_t max_held_readings = 10000;         // readings waiting for the wall clock
 };
 
 struct EngineStats {
@@ -73,6 +88,8 @@ struct EngineStats {
   uint64_t unused = 0;         // no rule reads the sensor
   uint64_t late = 0;
   uint64_t future = 0;
+  uint64_t ahead = 0;          // stamped ahead of the wall clock: held
+  uint64_t ahead_dropped = 0;  // held readings dropped (hold full)
   uint64_t invalid = 0;
   uint64_t bad_quality = 0;
   uint64_t refilled = 0;       // Refill() readings applied
@@ -85,6 +102,7 @@ struct EngineStats {
   size_t windows = 0;          // distinct (sensor, window) pairs
   size_t sensors = 0;          // sensors some rule reads
   size_t firing = 0;           // rules firing now
+  size_t held = 0;             // readings waiting for the wall clock now
 };
 
 // What Refill() wants: readings of `sensors` with ts >= (newest of that
@@ -128,7 +146,8 @@ class Engine {
   // Restart and reload: feeds a stored reading to windows that have not yet
   // seen a live reading (new since construction or the last Replace()),
   // without evaluating rules or alerting. Late and future readings are
-  // dropped as in OnReading (lateness measured among refilled readings).
+  // dropped as in OnReading (lateness measured among refilled readings);
+  // ahead ones are held as in OnReading (and then evaluated when due).
   void Refill(const Reading& reading);
   // Ends refilling: from now on only OnReading feeds windows.
   void FinishRefill();
@@ -165,8 +184,15 @@ class Engine {
   void Emit(RuleRt* rule, const char* state, double value, int64_t ts, std::vector<Alert>* out);
   void Bind(const Expr& e, std::vector<Binding>* out, RuleRt* rule);
   // Shared checks of OnReading and Refill; returns the sensor (and the
-  // wall clock in *now) or null. `exact`: read the clock now.
-  Sensor* Admit(const Reading& r, bool exact, int64_t* now);
+  // wall clock in *now) or null; *ahead: null because the reading is ahead
+  // of the wall clock (counted, to be held). `exact`: read the clock now.
+  Sensor* Admit(const Reading& r, bool exact, int64_t* now, bool* ahead);
+  // The live path after Admit: lateness, windows, evaluation.
+  void Apply(Sensor* s, int64_t ts, double value, int64_t now, std::vector<Alert>* out);
+  // Holds a reading that is ahead (`once`: unless the same one is held).
+  void Hold(const Reading& r, bool once);
+  // Applies the held readings that are no longer ahead of `now`.
+  void Release(int64_t now, std::vector<Alert>* out);
 
   Clock& clock_;
   EngineOptions options_;
@@ -180,6 +206,11 @@ class Engine {
   };
   std::unordered_map<std::string, std::unique_ptr<Sensor>, NameHash> sensors_;
   std::map<std::pair<std::string, WindowSpec>, std::unique_ptr<Window>> windows_;
+  struct Held {
+    std::string sensor;
+    double value = 0;
+  };
+  std::multimap<int64_t, Held> held_;  // by timestamp
   std::vector<double> stack_;
   EngineStats stats_;
   uint64_t state_version_ = 0;

@@ -14,7 +14,9 @@
 // "resolved") and {LABEL} for each label; {{ and }} are literal braces. An
 // unknown placeholder is an error. Default: "{rule} {state}: {value}".
 // {value} is printed with up to 6 significant digits (%.6g) below 1e6 in
-// magnitude, with one decimal above; "none" when it has no value.
+// magnitude; from 1e6 up in the shortest form that reads back exactly, as
+// the JSON "value" (1234567.25, 1e+100); "n/a" (kNoValueText) when it has
+// no value (the alert's JSON "value" is then null).
 //
 // Thread-safe: no shared state; a RuleSet is a plain value.
 #pragma once
@@ -24,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/event.h"
 #include "common/status.h"
 #include "rules/expr.h"
 
@@ -77,7 +80,7 @@ StatusOr<RuleSet> LoadRuleGlobs(const std::vector<std::string>& globs,
                                 std::vector<std::string>* warnings);
 
 // The rule's message for an alert in `state` with subject value `value`
-// (NaN: "none").
+// (not finite: no value).
 std::string RenderMessage(const RuleDef& rule, const char* state, double value);
 
 // {value} formatting (see above).

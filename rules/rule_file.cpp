@@ -11,6 +11,7 @@
 
 #include <toml++/toml.h>
 
+#include "common/json.h"
 #include "common/units.h"
 #include "rules/rule.h"
 #include "rules/source_map.h"
@@ -397,10 +398,10 @@ StatusOr<RuleSet> LoadRuleGlobs(const std::vector<std::string>& globs,
 }
 
 std::string FormatValue(double value) {
-  if (std::isnan(value)) return "none";
-  char buf[64];
-  if (std::fabs(value) < 1e6) std::snprintf(buf, sizeof buf, "%.6g", value);
-  else std::snprintf(buf, sizeof buf, "%.1f", value);
+  if (!std::isfinite(value)) return kNoValueText;
+  if (std::fabs(value) >= 1e6) return JsonDouble(value);  // shortest round-trip
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", value);
   return buf;
 }
 

@@ -57,7 +57,8 @@ const char* PhaseName(Phase p) {
 bool RuleState::operator==(const RuleState& o) const {
   return rule == o.rule && hash == o.hash && phase == o.phase &&
          pending_since_us == o.pending_since_us && firing_since_us == o.firing_since_us &&
-         last_fired_us == o.last_fired_us && clock_us == o.clock_us && value == o.value &&
+         last_fired_us == o.last_fired_us && clock_us == o.clock_us &&
+         (value == o.value || (std::isnan(value) && std::isnan(o.value))) &&
          severity == o.severity && fired == o.fired;
 }
 
@@ -65,11 +66,15 @@ std::string EncodeRuleStates(const std::vector<RuleState>& states) {
   std::string out = kHeader;
   out += '\n';
   char buf[512];
+  char value[64];
   for (const RuleState& s : states) {
+    // No value (fired with none) is written as "nan".
+    if (std::isfinite(s.value)) std::snprintf(value, sizeof value, "%a", s.value);
+    else std::snprintf(value, sizeof value, "nan");
     std::snprintf(buf, sizeof buf, " %016" PRIx64 " %d %" PRId64 " %" PRId64 " %" PRId64
-                  " %" PRId64 " %a %s %" PRIu64 "\n",
+                  " %" PRId64 " %s %s %" PRIu64 "\n",
                   s.hash, static_cast<int>(s.phase), s.pending_since_us, s.firing_since_us,
-                  s.last_fired_us, s.clock_us, std::isfinite(s.value) ? s.value : 0.0,
+                  s.last_fired_us, s.clock_us, value,
                   s.severity.empty() ? "-" : s.severity.c_str(), s.fired);
     out += s.rule;
     out += buf;
@@ -103,8 +108,12 @@ StatusOr<std::vector<RuleState>> DecodeRuleStates(const std::string& blob) {
     }
     s.phase = static_cast<Phase>(ph);
     char* end = nullptr;
-    s.value = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end != '\0' || !std::isfinite(s.value)) return bad();
+    if (value == "nan") {
+      s.value = std::nan("");
+    } else {
+      s.value = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !std::isfinite(s.value)) return bad();
+    }
     if (severity == "-") severity.clear();
     else if (severity != "info" && severity != "warning" && severity != "critical") return bad();
     s.severity = severity;

@@ -27,7 +27,7 @@ struct RuleState {
   int64_t firing_since_us = kNever;   // firing: when it fired
   int64_t last_fired_us = kNever;     // for cooldown
   int64_t clock_us = kNever;          // the rule's time (never moves back)
-  double value = 0;                   // subject value at the last firing
+  double value = 0;                   // subject value at the last firing (NaN: none)
   std::string severity;               // of the last firing
   uint64_t fired = 0;                 // firings since the engine started
 

@@ -4,6 +4,7 @@
 #include "agent/cli.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -148,6 +149,16 @@ TEST_CASE("CsvRow quotes commas, quotes and newlines; JsonLine is the uplink doc
   CHECK(HumanLine(re) ==
         "2026-11-25T16:00:00.000Z  seq 42       boiler.temp                      21.5 C  "
         "(uncertain)\n");
+  // An alert whose rule's subject had no value.
+  a.value = std::nan("");
+  a.message = "dz n/a";
+  a.labels.clear();
+  StoredEvent none = Stored(44, EncodeAlert(a), 1, "hot");
+  CHECK(HumanLine(none) ==
+        "2026-11-25T16:00:00.250Z  seq 44       ALERT hot                firing   critical value n/a"
+        "  dz n/a\n");
+  CHECK(JsonLine("", none).find("\"value\":null,\"message\":\"dz n/a\"") != std::string::npos);
+  CHECK(CsvRow(none).find(",alert,,,,,hot,") != std::string::npos);
   StoredEvent broken = re;
   broken.body = "garbage";
   CHECK(CsvRow(broken).empty());

@@ -346,5 +346,22 @@ TEST_CASE("Prometheus text: label values escaped, HELP/TYPE per family", "[contr
                   "sluice_buffer_evictions_total{reason=\"full_disk\"} 0\n") != std::string::npos);
 }
 
+TEST_CASE("status and metrics show readings held ahead of the wall clock", "[control]") {
+  DaemonSnapshot snap;
+  snap.rules_enabled = true;
+  snap.rules.engine.late = 4;
+  snap.rules.engine.ahead = 3;
+  snap.rules.engine.ahead_dropped = 1;
+  snap.rules.engine.held = 2;
+  std::string json = StatusJson(snap);
+  CHECK(json.find("\"late\":4,\"future\":0,\"ahead\":3,\"ahead_dropped\":1,\"held\":2") !=
+        std::string::npos);
+  std::string text = PrometheusText(snap);
+  CHECK(text.find("sluice_rules_ahead_readings_total 3\n") != std::string::npos);
+  CHECK(text.find("sluice_rules_ahead_dropped_total 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE sluice_rules_held_readings gauge\nsluice_rules_held_readings 2\n") !=
+        std::string::npos);
+}
+
 }  // namespace
 }  // namespace sluice

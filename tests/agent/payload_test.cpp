@@ -86,6 +86,17 @@ TEST_CASE("JSON numbers are shortest round-trip, non-finite is null", "[payload]
   CHECK(d(-std::numeric_limits<double>::infinity()) == "null");
   CHECK(Json(MakeReadingEvent(1, "s", 0, std::nan(""), "")) ==
         R"({"agent":"gw-001","seq":1,"sensor":"s","ts_us":0,"value":null,"unit":"","quality":"good"})");
+  // An alert whose subject had no value: null, in JSON and through a batch.
+  StoredEvent none = MakeAlertEvent(2, "dz", "firing", "warning", 5, std::nan(""), "dz n/a", {});
+  CHECK(Json(none) ==
+        R"({"agent":"gw-001","seq":2,"rule":"dz","state":"firing","severity":"warning","ts_us":5,)"
+        R"("value":null,"message":"dz n/a","labels":{}})");
+  BatchEncoder enc("gw-001", 256);
+  REQUIRE(enc.Add(none).ok());
+  enc.Finish();
+  const fb::Batch* batch = flatbuffers::GetRoot<fb::Batch>(enc.data());
+  REQUIRE(batch->events()->size() == 1);
+  CHECK(std::isnan(batch->events()->Get(0)->value()));
 }
 
 TEST_CASE("a corrupt body is refused, not decoded", "[payload]") {

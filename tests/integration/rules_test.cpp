@@ -118,7 +118,7 @@ TEST_CASE("rules: alerts fire and are committed while the link is cut, arrive af
   Setup s("mqtt://127.0.0.1:" + std::to_string(proxy.port()), kHotRule);
   Sluiced d(s.config, s.dir.Join("sluiced.log"));
   REQUIRE(d.Start(&err));
-  int64_t ts = NowUs();
+  int64_t ts = NowUs() - 60000000;  // stamped in the past: never ahead of the wall clock
   Push(s.sock, 20, 10, &ts);
   SeqTracker tr(std::string("sluice/") + kAgent + "/status");
   REQUIRE(sub.WaitFor([&](const std::vector<ReceivedMessage>& m) {
@@ -179,7 +179,7 @@ TEST_CASE("rules: SIGHUP keeps the old rules on a bad file, swaps on a good one;
   Sluiced d(s.config, s.dir.Join("sluiced.log"));
   std::string err;
   REQUIRE(d.Start(&err));
-  int64_t ts = NowUs();
+  int64_t ts = NowUs() - 60000000;  // stamped in the past: never ahead of the wall clock
   Push(s.sock, 60, 30, &ts);
   REQUIRE(WaitUntil([&] { return CountOf(d.Log(), "rules: hot firing") == 1; }, 5000000, 10000));
 
@@ -262,6 +262,37 @@ TEST_CASE("rules: SIGHUP keeps the old rules on a bad file, swaps on a good one;
   r = RunSluiced({"--config", s.config}, s.dir.path());
   CHECK(ExitCode(r.status) == 2);
   CHECK(r.err.find(s.rules + ":3:") != std::string::npos);
+}
+
+TEST_CASE("rules: one reading stamped a day ahead does not blind the rule; status shows it held",
+          "[integration]") {
+  Setup s("", kHotRule);
+  Sluiced d(s.config, s.dir.Join("sluiced.log"));
+  std::string err;
+  REQUIRE(d.Start(&err));
+  // One line from a source whose clock is 23 h ahead (inside max_future),
+  // then readings stamped over the last 3 s, on the same connection.
+  std::string lines = "t 1 " + std::to_string(NowUs() + 23 * 3600 * int64_t{1000000}) + "\n";
+  int64_t ts = NowUs() - 3000000;
+  for (int i = 0; i < 30; ++i, ts += 100000) lines += "t 60 " + std::to_string(ts) + "\n";
+  int fd = -1;
+  WaitUntil([&] { return (fd = ConnectUnix(s.sock)) >= 0; }, 10000000, 20000);
+  REQUIRE(fd >= 0);
+  REQUIRE(SendAll(fd, lines));
+  close(fd);
+  REQUIRE(WaitUntil([&] { return CountOf(d.Log(), "rules: hot firing") == 1; }, 5000000, 10000));
+  // The rules publish their counters just after logging the alert.
+  RunResult st;
+  CHECK(WaitUntil([&] {
+    st = RunSluice({"--config", s.config, "status", "--json"}, s.dir.path());
+    return st.out.find("\"accepted\":30,\"late\":0,\"future\":0,\"ahead\":1,"
+                       "\"ahead_dropped\":0,\"held\":1") != std::string::npos;
+  }, 5000000, 50000));
+  INFO(st.out);
+  st = RunSluice({"--config", s.config, "status"}, s.dir.path());
+  INFO(st.out);
+  CHECK(st.out.find("ahead of the clock 1 (waiting 1, dropped 0)") != std::string::npos);
+  CHECK(ExitCode(d.Terminate()) == 0);
 }
 
 }  // namespace testing

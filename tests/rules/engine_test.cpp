@@ -48,15 +48,18 @@ when = "count(x, 1m) >= 3"
   CHECK(st.accepted == 3);
 }
 
-TEST_CASE("a reading exactly max_future ahead of the wall clock is accepted") {
+TEST_CASE("a reading exactly max_future ahead of the wall clock is kept, 1 us more is future") {
   EngineOptions opt;
   opt.max_future_us = 10 * kSec;
   Rig rig("[[rule]]\nname = \"r\"\nwhen = \"x > 0\"\n", opt);
-  rig.Feed("x", 10, 1);
-  CHECK(rig.Take() == Strings{"r:firing"});
-  rig.Feed("x", 20.000001, -1);
+  rig.Send("x", kT0 + 10 * kSec + 1, -1);
   CHECK(rig.engine.stats().future == 1);
-  CHECK(rig.Take().empty());
+  rig.Send("x", kT0 + 10 * kSec, 1);  // held until the wall clock is 5 s behind it
+  CHECK(rig.engine.stats().future == 1);
+  CHECK(rig.engine.stats().ahead == 1);
+  rig.clock.Advance(5 * kSec);
+  rig.Tick();
+  CHECK(rig.Take() == Strings{"r:firing"});
 }
 
 TEST_CASE("a bare sensor name is the value at its newest timestamp") {
@@ -174,7 +177,7 @@ TEST_CASE("default clear resolves when `when` stops being true, including unknow
   CHECK(rig.Take() == Strings{"climb:firing"});
   rig.Feed("x", 20, 10);  // alone in its window: no rate
   CHECK(rig.Take() == Strings{"climb:resolved"});
-  CHECK(rig.taken[1].value == 10);  // no value now: the value it fired with
+  CHECK(std::isnan(rig.taken[1].value));  // no value now: reported as none
 }
 
 TEST_CASE("absent runs on the wall clock from Tick and resolves on the next reading") {
@@ -252,4 +255,113 @@ when = "absent(x, 1m) or x > 3"
   CHECK(st.windows == 2);
   CHECK(st.sensors == 1);
   CHECK(st.rules == 3);
+}
+
+TEST_CASE("a reading stamped a day ahead of the wall clock does not blind its sensor") {
+  Rig rig("[[rule]]\nname = \"hot\"\nwhen = \"avg(t, 10s) > 50\"\n");
+  const int64_t day = 86400 * kSec;
+  rig.Send("t", kT0 + 23 * 3600 * kSec, 1);  // inside max_future (1d): held
+  auto st = rig.engine.stats();
+  CHECK(st.ahead == 1);
+  CHECK(st.held == 1);
+  CHECK(st.accepted == 0);
+  for (int i = 1; i <= 3; ++i) {
+    rig.clock.Advance(kSec);
+    rig.Send("t", rig.clock.NowWallUs(), 60);  // stamped now
+  }
+  CHECK(rig.Take() == Strings{"hot:firing"});
+  st = rig.engine.stats();
+  CHECK(st.late == 0);
+  CHECK(st.accepted == 3);
+  // When the wall clock reaches it, the held reading is applied as if it
+  // had just arrived.
+  rig.clock.Advance(day - 3 * kSec);
+  rig.Tick();
+  CHECK(rig.Take() == Strings{"hot:resolved"});
+  st = rig.engine.stats();
+  CHECK(st.held == 0);
+  CHECK(st.accepted == 4);
+  CHECK(st.late == 0);
+}
+
+TEST_CASE("a gateway that boots with its clock behind evaluates the held readings once it is set") {
+  Rig rig("[[rule]]\nname = \"hot\"\nwhen = \"avg(t, 30s) > 50\"\nfor = \"10s\"\n");
+  const int64_t truth = kT0 + 3600 * kSec;  // the wall clock is an hour behind
+  for (int i = 0; i < 20; ++i) rig.Send("t", truth + i * kSec, 60);
+  CHECK(rig.engine.stats().held == 20);
+  CHECK(rig.Take().empty());
+  rig.clock.SetWall(truth + 20 * kSec);  // NTP sets the clock
+  rig.Tick();
+  CHECK(rig.Take() == Strings{"hot:firing"});
+  CHECK(rig.taken[0].ts_us == truth + 10 * kSec);  // on event time, as if live
+  auto st = rig.engine.stats();
+  CHECK(st.held == 0);
+  CHECK(st.accepted == 20);
+  CHECK(st.late == 0);
+}
+
+TEST_CASE("the hold is bounded: the reading furthest ahead is dropped and counted") {
+  EngineOptions opt;
+  opt.max_held_readings = 2;
+  Rig rig("[[rule]]\nname = \"r\"\nwhen = \"x > 0\"\n", opt);
+  rig.Send("x", kT0 + 3600 * kSec, 1);
+  rig.Send("x", kT0 + 7200 * kSec, 1);
+  rig.Send("x", kT0 + 1800 * kSec, 1);  // displaces the +2h one
+  rig.Send("x", kT0 + 9000 * kSec, 1);  // furthest ahead: dropped itself
+  auto st = rig.engine.stats();
+  CHECK(st.ahead == 4);
+  CHECK(st.ahead_dropped == 2);
+  CHECK(st.held == 2);
+  rig.clock.Advance(7200 * kSec);
+  rig.Tick();
+  CHECK(rig.engine.stats().accepted == 2);
+  CHECK(rig.engine.stats().held == 0);
+}
+
+TEST_CASE("refill holds a reading ahead of the wall clock once; a reload keeps the hold") {
+  Rig rig("[[rule]]\nname = \"r\"\nwhen = \"count(x, last(5)) >= 2\"\n");
+  Reading r;
+  r.sensor = "x";
+  r.value = 1;
+  r.ts_us = kT0 + 60 * kSec;
+  rig.engine.Refill(r);
+  rig.engine.Refill(r);  // the same stored reading met again: one hold
+  rig.engine.FinishRefill();
+  CHECK(rig.engine.stats().held == 1);
+  rig.engine.Replace(Rules("[[rule]]\nname = \"r2\"\nwhen = \"count(x, last(5)) >= 2\"\n"),
+                     &rig.alerts);
+  CHECK(rig.engine.stats().held == 1);
+  rig.Feed("x", 1, 1);
+  CHECK(rig.Take().empty());
+  rig.clock.Advance(55 * kSec);
+  rig.Tick();
+  CHECK(rig.Take() == Strings{"r2:firing"});
+}
+
+TEST_CASE("a subject without a value is reported as no value, not 0") {
+  Rig rig(R"toml([[rule]]
+name = "dz"
+when = "x / y > 1 or z > 0"
+message = "dz {value}"
+)toml");
+  rig.Feed("x", 0, 1);
+  rig.Feed("y", 0, 0);
+  CHECK(rig.Take().empty());
+  rig.Feed("z", 1, 1);  // fires on z; the subject x / y divides by zero
+  CHECK(rig.Take() == Strings{"dz:firing"});
+  CHECK(std::isnan(rig.taken[0].value));
+  CHECK(rig.taken[0].message == "dz n/a");
+  CHECK(std::isnan(rig.engine.ExportState()[0].value));
+  rig.Feed("z", 2, 0);
+  CHECK(rig.Take() == Strings{"dz:resolved"});
+  CHECK(std::isnan(rig.taken[1].value));
+  CHECK(rig.taken[1].message == "dz n/a");
+}
+
+TEST_CASE("large values in messages are printed in full, as in JSON") {
+  Rig rig("[[rule]]\nname = \"big\"\nwhen = \"x > 0\"\nmessage = \"big {value}\"\n");
+  rig.Feed("x", 0, 1e100);
+  CHECK(rig.Take() == Strings{"big:firing"});
+  CHECK(rig.taken[0].value == 1e100);
+  CHECK(rig.taken[0].message == "big 1e+100");
 }

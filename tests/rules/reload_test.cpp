@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "rules/state.h"
 #include "rules_test_util.h"
 
@@ -147,6 +149,11 @@ TEST_CASE("import: a firing state for a changed rule is resolved, others ignored
   CHECK(alerts[0].value == 77);
   CHECK(alerts[0].message == "rule removed or changed");
   CHECK(alerts[0].ts_us == clock.NowWallUs());
+  alerts.clear();
+  s.value = std::nan("");  // it fired with no value
+  CHECK(e.ImportState({s}, &alerts) == 0);
+  REQUIRE(alerts.size() == 1);
+  CHECK(std::isnan(alerts[0].value));
 }
 
 TEST_CASE("refill feeds only windows that have not gone live; plan names them") {
@@ -190,13 +197,21 @@ TEST_CASE("encoded state round-trips; damaged blobs are rejected") {
   s.fired = 9;
   RuleState t;
   t.rule = "x";
-  auto back = DecodeRuleStates(EncodeRuleStates({s, t}));
+  RuleState none = s;  // fired with no value: stays no value
+  none.rule = "dz";
+  none.value = std::nan("");
+  const std::string blob = EncodeRuleStates({s, t, none});
+  CHECK(blob.find("dz fedcba9876543210 2 1 2 3 4 nan critical 9\n") != std::string::npos);
+  auto back = DecodeRuleStates(blob);
   REQUIRE(back.ok());
-  REQUIRE(back->size() == 2);
+  REQUIRE(back->size() == 3);
   CHECK((*back)[0] == s);
   CHECK((*back)[1] == t);
+  CHECK((*back)[2] == none);
+  CHECK(std::isnan((*back)[2].value));
   for (const char* bad : {"", "sluice-rules-state 2\n", "sluice-rules-state 1\nx 1 2 0 0 0 0 0x0p+0 - 0\n",
-                          "sluice-rules-state 1\nx 1 0 0 0 0 0 nan - 0\n",
+                          "sluice-rules-state 1\nx 1 0 0 0 0 0 inf - 0\n",
+                          "sluice-rules-state 1\nx 1 0 0 0 0 0 -nan - 0\n",
                           "sluice-rules-state 1\nx 1 0 0 0 0 0 0 loud 0\n",
                           "sluice-rules-state 1\nx 1 0 0 0 0 0 0 - 0 extra\n",
                           "sluice-rules-state 1\nx/y 1 0 0 0 0 0 0 - 0\n"}) {

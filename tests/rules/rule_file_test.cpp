@@ -223,6 +223,18 @@ TEST_CASE("values in messages") {
   CHECK(FormatValue(86.2) == "86.2");
   CHECK(FormatValue(1.0 / 3) == "0.333333");
   CHECK(FormatValue(-5) == "-5");
-  CHECK(FormatValue(1764075600.25) == "1764075600.2");
-  CHECK(FormatValue(std::nan("")) == "none");
+  CHECK(FormatValue(999999) == "999999");
+  // From 1e6 up: the shortest form that reads back exactly, as in JSON.
+  CHECK(FormatValue(1764075600.25) == "1764075600.25");
+  CHECK(FormatValue(1e6) == "1e+06");  // as JSON prints it
+  CHECK(FormatValue(1234567.25) == "1234567.25");
+  CHECK(FormatValue(1e100) == "1e+100");
+  CHECK(FormatValue(-1.7976931348623157e308) == "-1.7976931348623157e+308");
+  CHECK(FormatValue(std::nan("")) == "n/a");
+  CHECK(FormatValue(HUGE_VAL) == "n/a");
+  auto set = ParseRuleFile("[[rule]]\nname = \"r\"\nwhen = \"x > 1\"\nmessage = \"at {value} C\"\n",
+                          "r.toml");
+  REQUIRE(set.ok());
+  CHECK(RenderMessage(set->rules[0], "firing", -1e100) == "at -1e+100 C");
+  CHECK(RenderMessage(set->rules[0], "firing", std::nan("")) == "at n/a C");
 }

@@ -33,12 +33,23 @@ struct Rig {
     engine.Replace(Rules(text), &alerts);
   }
 
-  // A reading `secs` (may be fractional) after kT0.
+  // A reading `secs` (may be fractional) after kT0. The wall clock follows
+  // the data (as in `rules backtest`): a reading stamped after it moves it
+  // there first, so it is never ahead. Tests of readings ahead of the wall
+  // clock call Send().
   void Feed(const std::string& sensor, double secs, double value,
+            Quality quality = Quality::kGood) {
+    const int64_t ts = kT0 + static_cast<int64_t>(secs * kSec);
+    if (ts > clock.NowWallUs()) clock.SetWall(ts);
+    Send(sensor, ts, value, quality);
+  }
+
+  // A reading at `ts_us`, the clock left alone.
+  void Send(const std::string& sensor, int64_t ts_us, double value,
             Quality quality = Quality::kGood) {
     Reading r;
     r.sensor = sensor;
-    r.ts_us = kT0 + static_cast<int64_t>(secs * kSec);
+    r.ts_us = ts_us;
     r.value = value;
     r.quality = quality;
     engine.OnReading(r, &alerts);
