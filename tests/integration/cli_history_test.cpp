@@ -409,6 +409,46 @@ TEST_CASE("history commands say which events were evicted", "[cli]") {
   REQUIRE(chmod(dir.c_str(), 0750) == 0);
 }
 
+TEST_CASE("history commands call a seq jump after a quarantine possibly lost, not evicted",
+          "[cli]") {
+  Gateway gw("");
+  Sluiced daemon(gw.config, gw.dir.Join("sluiced.log"));
+  std::string error;
+  REQUIRE(daemon.Start(&error));
+  PushLines(gw.push_sock, "a 1\na 2\na 3\n");
+  REQUIRE(WaitUntil([&] { return ReadBufferDb(gw.spec.data_dir).rows >= 3; }, 10000000));
+  REQUIRE(ExitCode(daemon.Terminate()) == 0);
+  // A corrupt file: quarantined at the next start, numbering continues
+  // above the floor.
+  const std::string db = gw.spec.data_dir + "/buffer.db";
+  std::string bytes = ReadFile(db);
+  REQUIRE(bytes.size() > 16);
+  bytes.replace(0, 16, "not sqlite here!");
+  REQUIRE(WriteFile(db, bytes));
+  REQUIRE(daemon.Start(&error));
+  PushLines(gw.push_sock, "b 1\n");
+  REQUIRE(WaitUntil([&] { return ReadBufferDb(gw.spec.data_dir).rows >= 1; }, 10000000));
+  REQUIRE(ExitCode(daemon.Terminate()) == 0);
+  const DbSnapshot snap = ReadBufferDb(gw.spec.data_dir);
+  REQUIRE(snap.min_seq > 3);
+  for (const std::vector<std::string>& cmd :
+       std::vector<std::vector<std::string>>{{"tail", "-n", "10"}, {"export"}}) {
+    std::vector<std::string> args = {"--config", gw.config};
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    CliRun r = RunCli(args, gw.dir.path());
+    INFO(cmd[0] << ": " << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.err.find("possibly lost") != std::string::npos);
+    CHECK(r.err.find("corrupt") != std::string::npos);
+    CHECK(r.err.find("evicted") == std::string::npos);
+  }
+  CliRun check = RunCli({"--config", gw.config, "buffer", "check"}, gw.dir.path());
+  INFO(check.out);
+  CHECK(check.code == 0);
+  CHECK(check.out.find("skipped as possibly lost") != std::string::npos);
+  CHECK(check.out.find("were evicted") == std::string::npos);
+}
+
 TEST_CASE("every command has --help; bad usage exits 2 with a usage line", "[cli]") {
   TempDir dir;
   const std::vector<std::vector<std::string>> commands = {
