@@ -52,7 +52,9 @@ class PowerCut {
   // "KEY=VALUE" entries that run a process under the shim for data_dir
   // (LD_PRELOAD and the shim's variables; under ASan also an ASAN_OPTIONS
   // that allows the preload).
-  std::vector<std::string> Env() const;
+  // With kill_at_write > 0 the process SIGKILLs itself right after its
+  // Nth write to a file under data_dir (a cut between a write and its sync).
+  std::vector<std::string> Env(uint64_t kill_at_write = 0) const;
 
   // After the process died: replaces the content of data_dir with its
   // durable state. False (with *error) if the shadow is missing or bad.

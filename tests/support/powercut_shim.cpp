@@ -24,6 +24,10 @@
 //   files/ID.lw   the last write since ID's last sync: three uint64
 //                 (write counter, offset, length) and the bytes (empty or
 //                 missing: none) — for the torn-write variant.
+// SLUICE_POWERCUT_KILL_AT_WRITE=N: the process SIGKILLs itself right after
+// its Nth write to a tracked file (counted from start), before any later
+// sync: a cut that lands between a write and its sync, as SQLite's crash
+// tests place them.
 // Thread-safe: one mutex around the model. Writes to untracked fds
 // (sockets, other files) only cost a table lookup. A shim failure (shadow
 // unwritable) aborts the process with a message on stderr.
@@ -33,6 +37,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -134,6 +139,7 @@ struct State {
   uint64_t root_id = 0;
   uint64_t next_id = 1;
   uint64_t write_counter = 0;
+  uint64_t kill_at_write = 0;  // SLUICE_POWERCUT_KILL_AT_WRITE, 0: never
   std::map<std::pair<dev_t, ino_t>, uint64_t> by_ino;  // live files only
   std::map<uint64_t, Inode> inodes;
   std::map<uint64_t, std::map<std::string, uint64_t>> durable;  // dir -> name -> id
@@ -451,6 +457,7 @@ void RecordWrite(State& s, int fd, uint64_t off, const struct iovec* iov, int io
   }
   REAL(PwritevFn, pwritev64);
   if (real_pwritev64(in.lw_fd, v.data(), static_cast<int>(v.size()), 0) < 0) Die("write .lw");
+  if (s.write_counter == s.kill_at_write) kill(getpid(), SIGKILL);  // the cut, mid-update
 }
 
 void AfterPwrite(int fd, ssize_t r, off64_t off, const struct iovec* iov, int iovcnt) {
@@ -560,7 +567,9 @@ void Init() {
   s->root_id = NewInode(*s, true, &st);
   Snapshot(*s, s->root_id, s->data_dir);
   WriteManifest(*s);
+  if (const char* k = getenv("SLUICE_POWERCUT_KILL_AT_WRITE")) s->kill_at_write = strtoull(k, nullptr, 10);
   g_state = s;
+  unsetenv("SLUICE_POWERCUT_KILL_AT_WRITE");
   unsetenv("SLUICE_POWERCUT_DIR");
   unsetenv("SLUICE_POWERCUT_SHADOW");
   pthread_atfork(nullptr, nullptr, [] { g_active = false; });
