@@ -92,7 +92,7 @@ TEST_CASE("power cut: durability full loses no reading reported committed", "[po
   for (int r = 0; r < rounds && MonoNowUs() - start < budget_us; ++r, ++done) {
     // Odd rounds: the shim cuts right after a random write (counted from
     // start, so some land in start-up); all rounds: a kill at a random time.
-    const uint64_t kill_at_write = r % 2 == 1 ? static_cast<uint64_t>(uniform(1, 600)) : 0;
+    const uint64_t kill_at_write = r % 2 == 1 ? static_cast<uint64_t>(uniform(1, 800)) : 0;
     const int wait_ms = uniform(100, 1500);
     const bool tear = uniform(0, 1) == 1;
     INFO("round " << r << " of seed " << seed << ": cut after " << wait_ms << " ms"
@@ -106,7 +106,7 @@ TEST_CASE("power cut: durability full loses no reading reported committed", "[po
       REQUIRE(err.find("signal 9") != std::string::npos);
       ++startup_cuts;
     } else {
-      verify("after restart");
+      if (r > 0) verify("restarted after the cut of round " + std::to_string(r - 1));
       // Ingest; poll what sluiced reports committed until the cut.
       CommitTimeline timeline;
       pusher.Pause(false);
