@@ -104,6 +104,7 @@ bool Sluiced::Start(std::string* error) {
   Process::Options o;
   o.argv = SluicedArgv();
   o.argv.insert(o.argv.end(), {"--config", config_path_});
+  o.extra_env = env_;
   o.stderr_path = stderr_path_;
   o.stdout_path = stderr_path_;
   if (!process_.Start(o, error)) return false;

@@ -68,6 +68,8 @@ class Sluiced {
  public:
   Sluiced(std::string config_path, std::string stderr_path)
       : config_path_(std::move(config_path)), stderr_path_(std::move(stderr_path)) {}
+  // Extra environment ("KEY=VALUE") for the next Start()s.
+  void set_env(std::vector<std::string> env) { env_ = std::move(env); }
   // Starts the process and waits (bounded) until it logs "serving".
   bool Start(std::string* error = nullptr);
   // SIGKILL and reap.
@@ -83,6 +85,7 @@ class Sluiced {
   std::string config_path_;
   std::string stderr_path_;
   size_t log_offset_ = 0;
+  std::vector<std::string> env_;
   Process process_;
 };
 

@@ -18,7 +18,7 @@ class Process {
  public:
   struct Options {
     std::vector<std::string> argv;       // argv[0] is the program path
-    std::vector<std::string> extra_env;  // "KEY=VALUE", added to environ
+    std::vector<std::string> extra_env;  // "KEY=VALUE", added to environ (replacing)
     std::string stdout_path;             // empty: /dev/null
     std::string stderr_path;             // empty: /dev/null
   };
