@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/toml_parse.h"
 #include "common/units.h"
 
 namespace sluice {
@@ -433,11 +434,9 @@ void ForEachTable(Errors& errors, const toml::node* n, const std::string& key, F
 StatusOr<Config> ParseConfig(const std::string& text, const std::string& path) {
   Config cfg;
   cfg.path = path;
-  try {
-    cfg.document = std::make_shared<toml::table>(toml::parse(text, path));
-  } catch (const toml::parse_error& e) {
-    return InvalidArgument(Where(path, e.source()) + ": " + std::string(e.description()));
-  }
+  auto doc = ParseToml(text, path);
+  if (!doc.ok()) return doc.status();
+  cfg.document = std::make_shared<toml::table>(std::move(*doc));
   Errors errors(path);
   const toml::table& root = *cfg.document;
   Section top(errors, root, "config");
