@@ -134,9 +134,14 @@ Status RunMarker::Check(bool* machine_went_down) {
   return Status::Ok();
 }
 
-Status RunMarker::Create() { return WriteFileDurably(dir_, path_, BootId() + "\n"); }
+Status RunMarker::Create() {
+  Status s = WriteFileDurably(dir_, path_, BootId() + "\n");
+  created_ = s.ok();
+  return s;
+}
 
 Status RunMarker::Remove() {
+  if (!created_) return Status::Ok();  // a failed open: nothing of ours to remove
   if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return IoError(Errno("unlink " + path_));
   return Status::Ok();
 }

@@ -66,7 +66,7 @@ class RunMarker {
   Status Check(bool* machine_went_down);
   // Writes the marker for this run.
   Status Create();
-  // Removes it (a clean close).
+  // Removes it (a clean close); nothing if Create() never succeeded.
   Status Remove();
 
   // The kernel's boot id (/proc/sys/kernel/random/boot_id), or "" if
@@ -76,6 +76,7 @@ class RunMarker {
  private:
   std::string dir_;
   std::string path_;
+  bool created_ = false;
 };
 
 }  // namespace sluice
