@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include "agent/config_section.h"
+
 #include <arpa/inet.h>
 
 #include <cerrno>
@@ -10,220 +12,42 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/redact_url.h"
+#include "common/toml_parse.h"
 #include "common/units.h"
 
 namespace sluice {
 namespace {
 
-std::string Where(const std::string& file, const toml::source_region& src) {
-  std::string out = file;
-  if (src.begin.line > 0) {
-    out += ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
-  }
-  return out;
-}
+using config_detail::Errors;
+using config_detail::Section;
 
-// Collects every error of one file, in order, each "FILE:LINE:COL: ...".
-class Errors {
- public:
-  explicit Errors(std::string file) : file_(std::move(file)) {}
-  void Add(const toml::source_region& src, const std::string& what) {
-    lines_.push_back(Where(file_, src) + ": " + what);
-  }
-  void AddNoPos(const std::string& what) { lines_.push_back(file_ + ": " + what); }
-  bool empty() const { return lines_.empty(); }
-  std::string Joined() const {
-    std::string out;
-    for (const auto& l : lines_) {
-      if (!out.empty()) out += '\n';
-      out += l;
-    }
-    return out;
-  }
-  const std::string& file() const { return file_; }
+constexpr int64_t kSecondUs = 1000000;
+constexpr int64_t kHourUs = 3600 * kSecondUs;
+constexpr int64_t kDayUs = 24 * kHourUs;
 
- private:
-  std::string file_;
-  std::vector<std::string> lines_;
-};
-
-const char* TypeName(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date/time";
-  }
-}
-
-// Typed, strict access to one TOML table. Every key read is remembered;
-// Finish() reports the keys nobody read as unknown.
-class Section {
- public:
-  Section(Errors& errors, const toml::table& table, std::string name)
-      : errors_(errors), table_(table), name_(std::move(name)) {}
-
-  const toml::node* Get(const std::string& key) {
-    known_.insert(key);
-    return table_.get(key);
-  }
-
-  bool String(const std::string& key, std::string* out, bool required = false) {
-    const toml::node* n = Get(key);
-    if (!n) {
-      if (required) errors_.Add(table_.source(), name_ + ": missing required key \"" + key + "\"");
-      return false;
-    }
-    if (auto v = n->value<std::string>(); v && n->is_string()) {
-      *out = *v;
-      return true;
-    }
-    Wrong(*n, key, "a string");
-    return false;
-  }
-
-  bool Integer(const std::string& key, int64_t* out, int64_t min, int64_t max) {
-    const toml::node* n = Get(key);
-    if (!n) return false;
-    if (!n->is_integer()) {
-      Wrong(*n, key, "an integer");
-      return false;
-    }
-    int64_t v = *n->value<int64_t>();
-    if (v < min || v > max) {
-      errors_.Add(n->source(), name_ + ": \"" + key + "\" must be between " +
-                                   std::to_string(min) + " and " + std::to_string(max) +
-                                   ", not " + std::to_string(v));
-      return false;
-    }
-    *out = v;
-    return true;
-  }
-
-  bool Bool(const std::string& key, bool* out) {
-    const toml::node* n = Get(key);
-    if (!n) return false;
-    if (!n->is_boolean()) {
-      Wrong(*n, key, "a boolean (true or false)");
-      return false;
-    }
-    *out = *n->value<bool>();
-    return true;
-  }
-
-  bool Duration(const std::string& key, int64_t* out, int64_t min_us = 0) {
-    const toml::node* n = Get(key);
-    if (!n) return false;
-    if (!n->is_string()) {
-      Wrong(*n, key, "a duration string such as \"5s\"");
-      return false;
-    }
-    auto d = ParseDuration(*n->value<std::string>());
-    if (!d.ok()) {
-      errors_.Add(n->source(), name_ + ": \"" + key + "\": " + d.status().message());
-      return false;
-    }
-    if (*d < min_us) {
-      errors_.Add(n->source(), name_ + ": \"" + key + "\" must be at least " +
-                                   FormatDuration(min_us));
-      return false;
-    }
-    *out = *d;
-    return true;
-  }
-
-  // A size: a string with a unit ("256MiB") or an integer of bytes.
-  bool Size(const std::string& key, uint64_t* out) {
-    const toml::node* n = Get(key);
-    if (!n) return false;
-    if (n->is_integer() && *n->value<int64_t>() > 0) {
-      *out = static_cast<uint64_t>(*n->value<int64_t>());
-      return true;
-    }
-    if (!n->is_string()) {
-      Wrong(*n, key, "a size such as \"256MiB\"");
-      return false;
-    }
-    auto s = ParseSize(*n->value<std::string>());
-    if (!s.ok() || *s == 0) {
-      errors_.Add(n->source(), name_ + ": \"" + key + "\": " +
-                                   (s.ok() ? std::string("must be positive") : s.status().message()));
-      return false;
-    }
-    *out = *s;
-    return true;
-  }
-
-  bool StringList(const std::string& key, std::vector<std::string>* out) {
-    const toml::node* n = Get(key);
-    if (!n) return false;
-    const toml::array* a = n->as_array();
-    if (!a) {
-      Wrong(*n, key, "an array of strings");
-      return false;
-    }
-    out->clear();
-    for (const toml::node& e : *a) {
-      if (!e.is_string()) {
-        errors_.Add(e.source(), name_ + ": \"" + key + "\" must hold only strings, not " +
-                                    TypeName(e));
-        return false;
-      }
-      out->push_back(*e.value<std::string>());
-    }
-    return true;
-  }
-
-  const toml::table* Table(const std::string& key) {
-    const toml::node* n = Get(key);
-    if (!n) return nullptr;
-    if (!n->is_table()) {
-      Wrong(*n, key, "a table");
-      return nullptr;
-    }
-    return n->as_table();
-  }
-
-  // Reports every key that no getter asked for.
-  void Finish() {
-    for (auto&& [k, v] : table_) {
-      std::string key(k.str());
-      if (!known_.count(key)) {
-        errors_.Add(k.source(), name_ + ": unknown key \"" + key + "\"");
-      }
-    }
-  }
-
-  void Error(const toml::node& n, const std::string& what) {
-    errors_.Add(n.source(), name_ + ": " + what);
-  }
-  void ErrorAtKey(const std::string& key, const std::string& what) {
-    const toml::node* n = table_.get(key);
-    errors_.Add(n ? n->source() : table_.source(), name_ + ": " + what);
-  }
-
- private:
-  void Wrong(const toml::node& n, const std::string& key, const char* expected) {
-    errors_.Add(n.source(), name_ + ": \"" + key + "\" must be " + expected + ", not " +
-                                TypeName(n));
-  }
-
-  Errors& errors_;
-  const toml::table& table_;
-  std::string name_;
-  std::set<std::string> known_;
-};
+constexpr const char* kCredentialsGo =
+    "the user name belongs in \"username\" and the password in the file named by "
+    "\"password_file\"";
 
 bool ValidName(const std::string& s, size_t max) {
   static const std::regex re("[A-Za-z0-9._-]+");
   return !s.empty() && s.size() <= max && std::regex_match(s, re);
 }
 
+// A publish topic template: known {placeholders} only, no MQTT wildcards
+// (a broker refuses to publish on them), within MQTT's 65,535 bytes.
 void CheckTemplate(Section& sec, const std::string& key, const std::string& value,
                    const std::set<std::string>& allowed) {
+  if (value.empty() || value.size() > 60000) {
+    sec.ErrorAtKey(key, "\"" + key + "\" must be 1..60000 bytes");
+    return;
+  }
+  if (value.find_first_of(std::string("+#\0", 3)) != std::string::npos) {
+    sec.ErrorAtKey(key, "\"" + key + "\" must not hold the MQTT wildcards + and # (it names "
+                                      "the topic to publish on)");
+    return;
+  }
   size_t pos = 0;
   while ((pos = value.find('{', pos)) != std::string::npos) {
     size_t end = value.find('}', pos);
@@ -282,7 +106,9 @@ void ParseAgent(Errors& errors, const toml::table& t, AgentConfig* a) {
   if (sec.String("id", &a->id, true) && !ValidName(a->id, 64)) {
     sec.ErrorAtKey("id", "\"id\" must match [A-Za-z0-9._-]{1,64}, not \"" + a->id + "\"");
   }
-  sec.String("data_dir", &a->data_dir);
+  if (sec.String("data_dir", &a->data_dir) && a->data_dir.empty()) {
+    sec.ErrorAtKey("data_dir", "\"data_dir\" must not be empty");
+  }
   if (sec.String("control_socket", &a->control_socket)) {
     if (a->control_socket.empty() || a->control_socket.size() >= 108) {
       sec.ErrorAtKey("control_socket", "\"control_socket\" must be a path of 1..107 bytes");
@@ -292,7 +118,7 @@ void ParseAgent(Errors& errors, const toml::table& t, AgentConfig* a) {
     std::string why = ParseListen(a->metrics_listen, a);
     if (!why.empty()) sec.ErrorAtKey("metrics_listen", "\"metrics_listen\" " + why);
   }
-  sec.Duration("shutdown_grace", &a->shutdown_grace_us);
+  sec.Duration("shutdown_grace", &a->shutdown_grace_us, 0, kHourUs);
   if (sec.String("log_level", &a->log_level)) {
     LogLevel level;
     if (!ParseLogLevel(a->log_level, &level)) {
@@ -308,8 +134,8 @@ void ParseBuffer(Errors& errors, const toml::table& t, BufferConfig* b) {
   if (sec.Integer("max_events", &max_events, 1, int64_t{1} << 40)) {
     b->max_events = static_cast<uint64_t>(max_events);
   }
-  sec.Size("max_bytes", &b->max_bytes);
-  if (b->max_bytes < (64u << 10)) sec.ErrorAtKey("max_bytes", "\"max_bytes\" must be at least 64KiB");
+  // SQLite's largest database is ~281 TB; 1 TiB is far above any gateway.
+  sec.Size("max_bytes", &b->max_bytes, 64u << 10, 1ull << 40);
   std::string durability;
   if (sec.String("durability", &durability)) {
     if (durability == "off") b->durability = Durability::kOff;
@@ -317,11 +143,11 @@ void ParseBuffer(Errors& errors, const toml::table& t, BufferConfig* b) {
     else if (durability == "full") b->durability = Durability::kFull;
     else sec.ErrorAtKey("durability", "\"durability\" must be off, normal or full, not \"" + durability + "\"");
   }
-  sec.Duration("commit_interval", &b->commit_interval_us);
-  if (sec.Duration("sync_interval", &b->sync_interval_us) &&
-      (b->sync_interval_us < 1000 || b->sync_interval_us > 3600ll * 1000000)) {
-    sec.ErrorAtKey("sync_interval", "\"sync_interval\" must be between 1ms and 1h");
-  }
+  // Below the writer-stall threshold (30 s) that turns the daemon unhealthy.
+  sec.Duration("commit_interval", &b->commit_interval_us, 0, 10 * kSecondUs,
+               "a reading waits at most one interval to be committed");
+  sec.Duration("sync_interval", &b->sync_interval_us, kSecondUs / 1000, 3600 * kSecondUs,
+               "the longest a committed reading waits for an fsync (durability normal)");
   sec.Finish();
 }
 
@@ -338,7 +164,7 @@ void ParseSensor(Errors& errors, const toml::table& t, size_t index,
     }
   }
   sec.String("driver", &s->spec.driver, true);
-  sec.Duration("interval", &s->spec.interval_us, 1000);
+  sec.Duration("interval", &s->spec.interval_us, 1000, 7 * kDayUs);
   sec.String("unit", &s->spec.unit);
   s->params = sec.Table("params");
   sec.Finish();
@@ -347,8 +173,8 @@ void ParseSensor(Errors& errors, const toml::table& t, size_t index,
 void ParseRules(Errors& errors, const toml::table& t, RulesConfig* r) {
   Section sec(errors, t, "[rules]");
   sec.StringList("files", &r->files);
-  sec.Duration("late_tolerance", &r->late_tolerance_us);
-  sec.Duration("max_future", &r->max_future_us);
+  sec.Duration("late_tolerance", &r->late_tolerance_us, 0, kDayUs);
+  sec.Duration("max_future", &r->max_future_us, 0, 7 * kDayUs);
   sec.Finish();
 }
 
@@ -377,8 +203,12 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
   if (sec.String("url", &u->url, true)) {
     static const std::regex re(R"(^(mqtt|tcp|mqtts|ssl)://([^/:]+|\[[0-9a-fA-F:]+\])(:([0-9]{1,5}))?/?$)");
     std::smatch m;
-    if (!std::regex_match(u->url, m, re)) {
-      sec.ErrorAtKey("url", "\"url\" must look like mqtt://HOST:PORT or mqtts://HOST:PORT, not \"" + u->url + "\"");
+    if (UrlHasUserinfo(u->url)) {
+      sec.ErrorAtKey("url", "\"url\" must not hold credentials (\"" + RedactUrl(u->url) +
+                                "\"): " + kCredentialsGo);
+    } else if (!std::regex_match(u->url, m, re)) {
+      sec.ErrorAtKey("url", "\"url\" must look like mqtt://HOST:PORT or mqtts://HOST:PORT, not \"" +
+                                RedactUrl(u->url) + "\"");
     } else {
       u->tls = m[1] == "mqtts" || m[1] == "ssl";
       if (m[4].matched && (std::stoi(m[4]) == 0 || std::stoi(m[4]) > 65535)) {
@@ -386,7 +216,11 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
       }
     }
   }
-  if (!sec.String("client_id", &u->client_id)) u->client_id = agent.id;
+  if (!sec.String("client_id", &u->client_id)) {
+    u->client_id = agent.id;
+  } else if (u->client_id.empty() || u->client_id.size() > 65535) {
+    sec.ErrorAtKey("client_id", "\"client_id\" must be 1..65535 bytes");
+  }
   std::string client;
   if (sec.String("client", &client)) {
     if (client == "mosquitto") u->client = MqttClient::kMosquitto;
@@ -406,13 +240,25 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
   }
   if (sec.Integer("batch_max_events", &v, 1, 65536)) u->batch_max_events = static_cast<size_t>(v);
   if (sec.Integer("max_inflight", &v, 1, 65535)) u->max_inflight = static_cast<size_t>(v);
-  sec.String("username", &u->username);
-  sec.String("password_file", &u->password_file);
+  if (sec.String("username", &u->username) && u->username.size() > 65535) {
+    sec.ErrorAtKey("username", "\"username\" must be at most 65535 bytes (the MQTT limit)");
+  }
+  if (sec.String("password_file", &u->password_file) &&
+      (u->password_file.empty() || u->username.empty())) {
+    sec.ErrorAtKey("password_file", "\"password_file\" needs a path and \"username\" "
+                                    "(MQTT sends a password only with a user name)");
+  }
   if (const toml::table* tls = sec.Table("tls")) ParseTls(errors, *tls, label, u);
-  if (sec.Duration("keepalive", &v, 1000000)) u->keepalive_s = static_cast<int>(v / 1000000);
-  sec.Duration("connect_timeout", &u->connect_timeout_us, 100000);
-  sec.Duration("reconnect_min", &u->reconnect_min_us, 10000);
-  sec.Duration("reconnect_max", &u->reconnect_max_us, 10000);
+  // MQTT's CONNECT carries the keepalive as 16-bit whole seconds.
+  if (sec.Duration("keepalive", &v, kSecondUs, 65535 * kSecondUs, "the MQTT limit")) {
+    if (v % kSecondUs != 0) {
+      sec.ErrorAtKey("keepalive", "\"keepalive\" must be whole seconds (MQTT sends seconds)");
+    }
+    u->keepalive_s = static_cast<int>(v / kSecondUs);
+  }
+  sec.Duration("connect_timeout", &u->connect_timeout_us, 100000, kHourUs);
+  sec.Duration("reconnect_min", &u->reconnect_min_us, 10000, kHourUs);
+  sec.Duration("reconnect_max", &u->reconnect_max_us, 10000, kHourUs);
   if (u->reconnect_max_us < u->reconnect_min_us) {
     sec.ErrorAtKey("reconnect_max", "\"reconnect_max\" must not be below \"reconnect_min\"");
   }
@@ -437,11 +283,9 @@ void ForEachTable(Errors& errors, const toml::node* n, const std::string& key, F
 StatusOr<Config> ParseConfig(const std::string& text, const std::string& path) {
   Config cfg;
   cfg.path = path;
-  try {
-    cfg.document = std::make_shared<toml::table>(toml::parse(text, path));
-  } catch (const toml::parse_error& e) {
-    return InvalidArgument(Where(path, e.source()) + ": " + std::string(e.description()));
-  }
+  auto doc = ParseToml(text, path);
+  if (!doc.ok()) return doc.status();
+  cfg.document = std::make_shared<toml::table>(std::move(*doc));
   Errors errors(path);
   const toml::table& root = *cfg.document;
   Section top(errors, root, "config");

@@ -1,5 +1,7 @@
 #include "agent/daemon.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +15,7 @@
 #include "agent/uplink.h"
 #include "buffer/codec.h"
 #include "common/log.h"
+#include "common/mqtt_text.h"
 #include "common/units.h"
 
 namespace sluice {
@@ -28,6 +31,56 @@ StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& file, const Sens
   Params params(file, sc.spec.name, sc.params, sc.line, sc.column);
   SLUICE_RETURN_IF_ERROR(ApplyCommonParams(params, spec));
   return DriverRegistry::Builtin().Create(*spec, params, ctx);
+}
+
+// "FILE:LINE:COL" of the config key at `key_path` ("agent.data_dir"), or
+// "FILE" when it is not in the file (a default).
+std::string KeyWhere(const Config& c, const std::string& key_path) {
+  if (c.document) {
+    if (const toml::node* n = c.document->at_path(key_path).node(); n && n->source().begin.line > 0) {
+      return c.path + ":" + std::to_string(n->source().begin.line) + ":" +
+             std::to_string(n->source().begin.column);
+    }
+  }
+  return c.path;
+}
+
+// What can be known about data_dir before opening the buffer, without
+// creating anything: data_dir (or, if it does not exist yet, its nearest
+// existing parent, where Ring::Open will create it) is a directory this
+// process may create files in, on a writable file system, and the buffer's
+// files in it are writable. "" if so, else what is wrong and why.
+std::string DataDirProblem(const std::string& dir) {
+  auto writable = [](const std::string& p) {
+    return faccessat(AT_FDCWD, p.c_str(), W_OK, AT_EACCESS) == 0;
+  };
+  std::string existing = dir;
+  struct stat st;
+  while (stat(existing.c_str(), &st) != 0) {
+    if (errno != ENOENT) return "cannot use " + existing + ": " + std::strerror(errno);
+    while (existing.size() > 1 && existing.back() == '/') existing.pop_back();
+    size_t slash = existing.find_last_of('/');
+    existing = slash == std::string::npos ? "." : slash == 0 ? "/" : existing.substr(0, slash);
+  }
+  const bool is_dir = existing == dir;
+  if (!S_ISDIR(st.st_mode)) {
+    return is_dir ? dir + " is not a directory"
+                  : "cannot create " + dir + ": " + existing + " is not a directory";
+  }
+  if (faccessat(AT_FDCWD, existing.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+    const std::string why = std::strerror(errno);
+    return is_dir ? dir + " is not writable: " + why
+                  : "cannot create " + dir + " in " + existing + ": " + why;
+  }
+  if (!is_dir) return "";
+  for (const char* name : {"buffer.db", "buffer.db-wal", "buffer.db-shm", "buffer.seq",
+                           "rules.state"}) {
+    const std::string f = dir + "/" + name;
+    if (lstat(f.c_str(), &st) != 0) continue;
+    if (!S_ISREG(st.st_mode)) return f + " is not a regular file";
+    if (!writable(f)) return f + " is not writable: " + std::strerror(errno);
+  }
+  return "";
 }
 
 }  // namespace
@@ -54,12 +107,19 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
     d->specs_.push_back(spec);
     d->drivers_.push_back(std::move(*driver));
   }
-  for (const UpstreamConfig& u : d->config_.upstreams) {
+  for (size_t i = 0; i < d->config_.upstreams.size(); ++i) {
+    const UpstreamConfig& u = d->config_.upstreams[i];
     if (u.password_file.empty()) continue;
-    if (access(u.password_file.c_str(), R_OK) != 0) {
-      errors += (errors.empty() ? "" : "\n") + d->config_.path + ": upstream \"" + u.name +
-                "\": cannot read password_file " + u.password_file + ": " + std::strerror(errno);
+    auto pw = ReadPasswordFile(u.password_file);  // as the uplink reads it at start
+    if (!pw.ok()) {
+      errors += (errors.empty() ? "" : "\n") +
+                KeyWhere(d->config_, "upstream[" + std::to_string(i) + "].password_file") +
+                ": upstream \"" + u.name + "\": " + pw.status().message();
     }
+  }
+  if (std::string why = DataDirProblem(d->config_.agent.data_dir); !why.empty()) {
+    errors += (errors.empty() ? "" : "\n") + KeyWhere(d->config_, "agent.data_dir") +
+              ": [agent] data_dir: " + why;
   }
   if (!d->config_.rules.files.empty()) {
     std::vector<std::string> warnings;
@@ -90,7 +150,10 @@ Status Daemon::Start() {
   ro.sync_interval_us = config_.buffer.sync_interval_us;
   for (const UpstreamConfig& u : config_.upstreams) ro.upstreams.push_back(u.name);
   auto ring = Ring::Open(ro, clock_);
-  if (!ring.ok()) return ring.status();
+  if (!ring.ok()) {
+    return Status(ring.status().code(), "cannot open the buffer in data_dir " +
+                                            config_.agent.data_dir + ": " + ring.status().message());
+  }
   ring_ = std::move(*ring);
   RingStats rs = ring_->Stats();
   LogInfo("buffer", "opened " + config_.agent.data_dir + "/buffer.db: " +

@@ -305,17 +305,6 @@ StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
   return std::string(*tls ? "ssl://" : "tcp://") + host + ":" + port;
 }
 
-std::string RedactUrl(const std::string& url) {
-  const size_t sep = url.find("://");
-  if (sep == std::string::npos) return url;
-  // The userinfo ends at the LAST '@' of the authority (a password may hold
-  // '@' itself); the authority ends at the first '/' after "://".
-  const size_t path = url.find('/', sep + 3);
-  const size_t at = url.rfind('@', path == std::string::npos ? std::string::npos : path);
-  if (at == std::string::npos || at < sep + 3) return url;
-  return url.substr(0, sep + 3) + "***@" + url.substr(at + 1);
-}
-
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions& options,
                                                       TransportListener* listener) {
   if (listener == nullptr) return InvalidArgument("transport: no listener");

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "common/redact_url.h"  // RedactUrl, for the transports' messages
 #include "common/status.h"
 
 namespace sluice {
@@ -89,9 +90,6 @@ class Transport {
 // mqtts:// and ssl:// -> ssl://; a missing port becomes 1883 / 8883.
 // Sets *tls. Errors: unknown scheme, empty host, bad port.
 StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls);
-
-// The url with any user:password@ part removed, for logs.
-std::string RedactUrl(const std::string& url);
 
 // A Paho MQTT client (a fresh one per connection: never resumes). `listener`
 // must outlive the transport. Fails on a bad URL (no network activity

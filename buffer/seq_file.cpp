@@ -258,6 +258,7 @@ Status RunMarker::Create(uint64_t seq) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd_ < 0) return IoError(Errno("open " + path_));
   marks_offset_ = boot.size() + 1;
+  created_ = true;
   return Status::Ok();
 }
 
@@ -281,6 +282,7 @@ Status RunMarker::Remove() {
     ::close(fd_);
     fd_ = -1;
   }
+  if (!created_) return Status::Ok();  // a failed open: nothing of ours to remove
   if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return IoError(Errno("unlink " + path_));
   return Status::Ok();
 }

@@ -98,7 +98,7 @@ class RunMarker {
   // mark that cannot be written only makes a later start more cautious.
   Status MarkReserved(uint64_t seq);
   Status MarkCommitted(uint64_t seq);
-  // Removes it (a clean close).
+  // Removes it (a clean close); nothing if Create() never succeeded.
   Status Remove();
 
   // The kernel's boot id (/proc/sys/kernel/random/boot_id), or "" if
@@ -112,6 +112,7 @@ class RunMarker {
   std::string path_;
   int fd_ = -1;
   size_t marks_offset_ = 0;
+  bool created_ = false;
 };
 
 }  // namespace sluice

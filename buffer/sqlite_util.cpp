@@ -1,6 +1,10 @@
 #include "buffer/sqlite_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstring>
 
 #include "common/log.h"
 
@@ -24,10 +28,17 @@ bool IsCorrupt(int rc) {
 
 Status Error(sqlite3* db, int rc, const std::string& what) {
   std::string msg = what + ": " + sqlite3_errstr(rc);
-  if (db != nullptr && sqlite3_errcode(db) == rc) {
+  if (db != nullptr && sqlite3_errcode(db) == rc &&
+      std::strcmp(sqlite3_errmsg(db), sqlite3_errstr(rc)) != 0) {
     msg += " (";
     msg += sqlite3_errmsg(db);
     msg += ")";
+  }
+  // The OS's reason for a failed open or I/O ("Read-only file system").
+  const int primary = rc & 0xff;
+  if (db != nullptr && (primary == SQLITE_IOERR || primary == SQLITE_READONLY ||
+                        primary == SQLITE_PERM)) {
+    if (int e = sqlite3_system_errno(db); e != 0) msg += std::string(": ") + std::strerror(e);
   }
   if (IsFull(db, rc)) return Status(StatusCode::kFull, msg);
   if (IsCorrupt(rc)) return Corruption(msg);
@@ -72,6 +83,15 @@ Status Db::Open(const std::string& path, int flags) {
                            nullptr);
   if (rc != SQLITE_OK) {
     Status s = Error(db_, rc, "open " + path);
+    if ((rc & 0xff) == SQLITE_CANTOPEN) {
+      // SQLite's own errno is that of its last attempt (often a read-only
+      // retry: ENOENT); open the file as SQLite first tried to, for the reason.
+      int oflags = ((flags & SQLITE_OPEN_READWRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+                   ((flags & SQLITE_OPEN_CREATE) ? O_CREAT : 0);
+      int fd = ::open(path.c_str(), oflags, 0644);
+      if (fd >= 0) ::close(fd);
+      else s = Status(s.code(), s.message() + ": " + std::strerror(errno));
+    }
     sqlite3_close_v2(db_);  // a failed open still allocates a handle
     db_ = nullptr;
     return s;

@@ -13,7 +13,8 @@ namespace sluice {
 std::string ConnackReason(int rc);
 
 // The password in `path` without trailing CR/LF; InvalidArgument
-// "password_file 'PATH' cannot be read" if it cannot be read.
+// "password_file 'PATH' cannot be read: WHY" unless `path` is a readable
+// regular file (not a directory, FIFO or device) of at most 65,537 bytes.
 StatusOr<std::string> ReadPasswordFile(const std::string& path);
 
 }  // namespace sluice

@@ -9,6 +9,7 @@
 #include "common/backoff.h"
 #include "common/json_parse.h"
 #include "common/mqtt_text.h"
+#include "common/redact_url.h"
 #include "drivers/param_choice.h"
 #include "drivers/value_text.h"
 
@@ -61,32 +62,39 @@ Status ParseBrokerUrl(const std::string& url, std::string* host, int* port) {
     if (url.rfind("mqtts://", 0) == 0 || url.rfind("ssl://", 0) == 0) {
       return InvalidArgument("must be mqtt://HOST[:PORT] (TLS is not supported by this driver)");
     }
-    return InvalidArgument("must be mqtt://HOST[:PORT] or tcp://HOST[:PORT], not \"" + url + "\"");
+    return InvalidArgument("must be mqtt://HOST[:PORT] or tcp://HOST[:PORT], not \"" +
+                           RedactUrl(url) + "\"");
   }
   std::string port_text;
   if (rest[0] == '[') {
     size_t close = rest.find(']');
     if (close == std::string::npos)
-      return InvalidArgument("has an unclosed '[' in \"" + url + "\"");
+      return InvalidArgument("has an unclosed '[' in \"" + RedactUrl(url) + "\"");
     *host = rest.substr(1, close - 1);
     rest = rest.substr(close + 1);
     if (!rest.empty() && rest[0] != ':')
-      return InvalidArgument("has junk after ']' in \"" + url + "\"");
+      return InvalidArgument("has junk after ']' in \"" + RedactUrl(url) + "\"");
     if (!rest.empty()) port_text = rest.substr(1);
   } else {
     size_t colon = rest.rfind(':');
     *host = rest.substr(0, colon);
     if (colon != std::string::npos) port_text = rest.substr(colon + 1);
   }
+  if (UrlHasUserinfo(url)) {
+    return InvalidArgument("must not hold credentials (\"" + RedactUrl(url) +
+                           "\"): the user name belongs in param \"username\" and the password "
+                           "in the file named by param \"password_file\"");
+  }
   if (host->empty() || host->find_first_of("/?#@ ") != std::string::npos) {
-    return InvalidArgument("needs a host name or address (no path, no user@): \"" + url + "\"");
+    return InvalidArgument("needs a host name or address (no path, no user@): \"" +
+                           RedactUrl(url) + "\"");
   }
   *port = 1883;
   if (!port_text.empty() || (url.back() == ':')) {
     char* end = nullptr;
     long p = std::strtol(port_text.c_str(), &end, 10);
     if (port_text.empty() || *end != '\0' || p < 1 || p > 65535) {
-      return InvalidArgument("has a bad port in \"" + url + "\" (1 .. 65535)");
+      return InvalidArgument("has a bad port in \"" + RedactUrl(url) + "\" (1 .. 65535)");
     }
     *port = static_cast<int>(p);
   }
@@ -383,6 +391,11 @@ StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Param
   if (!pw.ok()) return pw.status();
   if (params.Has("password_file") && (pw->empty() || o.username.empty())) {
     return params.ErrorAt("password_file", "needs a path and param \"username\"");
+  }
+  if (params.Has("password_file")) {
+    // Checked here too, so that --check finds a missing or wrong file.
+    StatusOr<std::string> secret = ReadPasswordFile(*pw);
+    if (!secret.ok()) return params.ErrorAt("password_file", secret.status().message());
   }
   o.password_file = *pw;
   StatusOr<std::string> id = params.String("client_id", "");

@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "common/json.h"
+#include "common/toml_parse.h"
 #include "common/units.h"
 #include "rules/rule.h"
 #include "rules/source_map.h"
@@ -63,6 +64,8 @@ class Errors {
   void At(const std::string& file, const toml::source_region& src, const std::string& what) {
     At(file, static_cast<int>(src.begin.line), static_cast<int>(src.begin.column), what);
   }
+  // A message that already names its place.
+  void Add(const std::string& line) { lines_.push_back(line); }
   bool empty() const { return lines_.empty(); }
   Status ToStatus() const {
     std::string out;
@@ -83,13 +86,12 @@ class FileParser {
       : text_(text), path_(path), errors_(errors) {}
 
   void Parse(RuleSet* set) {
-    toml::table root;
-    try {
-      root = toml::parse(text_, path_);
-    } catch (const toml::parse_error& e) {
-      errors_->At(path_, e.source(), std::string(e.description()));
+    auto parsed = ParseToml(text_, path_);
+    if (!parsed.ok()) {
+      errors_->Add(parsed.status().message());
       return;
     }
+    const toml::table& root = *parsed;
     for (auto&& [k, v] : root) {
       if (k.str() != "rule") {
         errors_->At(path_, k.source(), "unknown key \"" + std::string(k.str()) +

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "common/redact_url.h"
 #include "drivers/modbus/modbus_tcp_frame.h"
 
 namespace sluice {
@@ -86,11 +87,11 @@ StatusOr<ModbusEndpoint> ParseModbusUrl(const std::string& url,
     std::string port;
     if (!rest.empty() && rest[0] == '[') {  // [v6]:port
       size_t close = rest.find(']');
-      if (close == std::string::npos) return InvalidArgument("missing ']' in " + url);
+      if (close == std::string::npos) return InvalidArgument("missing ']' in " + RedactUrl(url));
       ep.host = rest.substr(1, close - 1);
       std::string tail = rest.substr(close + 1);
       if (!tail.empty()) {
-        if (tail[0] != ':') return InvalidArgument("expected :PORT after ] in " + url);
+        if (tail[0] != ':') return InvalidArgument("expected :PORT after ] in " + RedactUrl(url));
         port = tail.substr(1);
       }
     } else {
@@ -98,13 +99,13 @@ StatusOr<ModbusEndpoint> ParseModbusUrl(const std::string& url,
       ep.host = rest.substr(0, colon);
       if (colon != std::string::npos) port = rest.substr(colon + 1);
     }
-    if (ep.host.empty()) return InvalidArgument("missing host in " + url);
+    if (ep.host.empty()) return InvalidArgument("missing host in " + RedactUrl(url));
     if (ep.host.find_first_of("/?@ ") != std::string::npos) {
-      return InvalidArgument("bad host \"" + ep.host + "\" in " + url);
+      return InvalidArgument("bad host in " + RedactUrl(url) + " (no path, no user@)");
     }
     if (!port.empty() || rest.back() == ':') {
       long p = 0;
-      if (!ParseInt(port, 1, 65535, &p)) return InvalidArgument("bad port in " + url);
+      if (!ParseInt(port, 1, 65535, &p)) return InvalidArgument("bad port in " + RedactUrl(url));
       ep.port = static_cast<int>(p);
     }
     return ep;
@@ -118,7 +119,7 @@ StatusOr<ModbusEndpoint> ParseModbusUrl(const std::string& url,
     return InvalidArgument(
         "must be tcp://HOST:PORT, rtu:///dev/DEVICE?baud=...&parity=... or "
         "a device path such as /dev/ttyUSB0 (got \"" +
-        url + "\")");
+        RedactUrl(url) + "\")");
   }
   ep.rtu = true;
   size_t q = rest.find('?');

@@ -147,7 +147,19 @@ TEST_CASE("mqtt config errors name FILE:LINE:COL") {
   CHECK_THAT(err("{ url = \"mqtts://h:8883\", topic = \"a\" }"), Catch::Contains("TLS"));
   CHECK_THAT(err("{ url = \"mqtt://h:0\", topic = \"a\" }"), Catch::Contains("bad port"));
   CHECK_THAT(err("{ url = \"mqtt://h:x\", topic = \"a\" }"), Catch::Contains("bad port"));
-  CHECK_THAT(err("{ url = \"mqtt://u@h\", topic = \"a\" }"), Catch::Contains("host"));
+  CHECK_THAT(err("{ url = \"mqtt://u@h\", topic = \"a\" }"), Catch::Contains("credentials"));
+  // Credentials in the url are never echoed; they belong in username and
+  // password_file.
+  for (const char* url : {"mqtt://alice:secretpw@h:1883", "mqtt://alice:secretpw@h",
+                          "mqtt://alice:secretpw@[::1]:x", "http://alice:secretpw@h"}) {
+    std::string e = err(std::string("{ url = \"") + url + "\", topic = \"a\" }");
+    INFO(e);
+    CHECK(e.find("secretpw") == std::string::npos);
+    CHECK(e.find("alice") == std::string::npos);
+  }
+  CHECK_THAT(err("{ url = \"mqtt://alice:secretpw@h:1883\", topic = \"a\" }"),
+             Catch::Contains("\"mqtt://***@h:1883\"") && Catch::Contains("param \"username\"") &&
+                 Catch::Contains("param \"password_file\""));
   CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a/#/b\" }"),
              Catch::Contains("valid topic filter"));
   CHECK_THAT(err("{ url = \"mqtt://h\", topic = \"a+\" }"), Catch::Contains("valid topic filter"));
@@ -307,12 +319,19 @@ TEST_CASE("mqtt username and password_file; a refusal says why", "[integration]"
                           "password_file = " +
                           Quote(dir.Join("bad")) + " }",
                       clock);
-  auto missing = MakeMqtt("{ url = \"" + Url(broker.port()) +
-                              "\", topic = \"t\", username = "
-                              "\"gw\", password_file = " +
-                              Quote(dir.Join("none")) + " }",
-                          clock);
-  CHECK_THAT(missing->Start(sink).message(), Catch::Contains("cannot be read"));
+  // A missing password file or a directory is an error when the driver is
+  // created (sluiced --check), with the reason.
+  for (const std::string& wrong : {dir.Join("none"), dir.path()}) {
+    StatusOr<std::unique_ptr<Driver>> d = sluice::testing::MakeDriver(
+        clock, "mqtt",
+        "{ url = \"" + Url(broker.port()) + "\", topic = \"t\", username = \"gw\", password_file = " +
+            Quote(wrong) + " }",
+        "m", 0);
+    REQUIRE_FALSE(d.ok());
+    CHECK_THAT(d.status().message(),
+               Catch::Contains("cannot be read: ") &&
+                   Catch::Contains(wrong == dir.path() ? "is a directory" : "No such file"));
+  }
   REQUIRE(good->Start(sink).ok());
   REQUIRE(bad->Start(sink).ok());
   WaitSubscribed(*good);

@@ -1,11 +1,16 @@
 // Bad configuration at start (CONTRACT.md "sluiced"): exit status 2, a
 // "FILE:LINE:COL: what is wrong" line on stderr, and nothing started — no
 // data_dir, no buffer.db. `--check` prints ok / the errors, exits 0 / 2.
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "tests/integration/it_support.h"
@@ -131,6 +136,80 @@ TEST_CASE("--check: a good config prints ok and exits 0 without starting", "[int
   CHECK(r.out == "ok\n");
   CHECK_FALSE(Exists(dir.Join("data/buffer.db")));
   CHECK_FALSE(Exists(dir.Join("push.sock")));
+}
+
+// What --check can test on disk: a data_dir that is a file (or below one),
+// and a password_file that is a directory or missing. Each is exit 2 with
+// FILE:LINE:COL and the reason; nothing is created.
+TEST_CASE("--check: data_dir and password_file problems on disk are errors with the reason",
+          "[integration][config]") {
+  TempDir dir;
+  REQUIRE(WriteFile(dir.Join("afile"), "x"));
+  REQUIRE(mkdir(dir.Join("pwdir").c_str(), 0700) == 0);
+  struct Case {
+    std::string data_dir;
+    std::string upstream;  // extra [[upstream]] lines, or ""
+    std::string where;     // expected "LINE:COL: "
+    std::string mention;
+  };
+  const std::vector<Case> cases = {
+      {dir.Join("afile"), "", "3:12: ", "data_dir: " + dir.Join("afile") + " is not a directory"},
+      {dir.Join("afile/sub"), "", "3:12: ", "data_dir: cannot use " + dir.Join("afile/sub") +
+                                                ": Not a directory"},
+      {dir.Join("data"), "password_file = \"" + dir.Join("pwdir") + "\"\n", "9:17: ",
+       "upstream \"cloud\": password_file '" + dir.Join("pwdir") +
+           "' cannot be read: it is a directory"},
+      {dir.Join("data"), "password_file = \"" + dir.Join("nope") + "\"\n", "9:17: ",
+       "cannot be read: No such file or directory"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = dir.Join("disk.toml");
+    REQUIRE(WriteFile(path, "[agent]\nid = \"it-gw\"\ndata_dir = \"" + c.data_dir +
+                                "\"\ncontrol_socket = \"" + dir.Join("control.sock") + "\"\n" +
+                                "[[upstream]]\nname = \"cloud\"\nurl = \"mqtt://127.0.0.1:1\"\n"
+                                "username = \"u\"\n" + c.upstream));
+    RunResult r = RunSluiced({"--config", path, "--check"}, dir.path());
+    INFO("stderr: " << r.err);
+    CHECK(ExitCode(r.status) == 2);
+    CHECK(r.err.find(path + ":" + c.where) != std::string::npos);
+    CHECK(r.err.find(c.mention) != std::string::npos);
+    CHECK(r.out.find("ok") == std::string::npos);
+    CHECK_FALSE(Exists(dir.Join("data")));
+  }
+}
+
+// A read-only data_dir: a read-only tmpfs mount as root (root ignores file
+// modes), a 0555 directory otherwise. Hidden ([.]): its own CTest entry
+// treats exit 77 (no mount possible) as skipped.
+TEST_CASE("--check: a read-only data_dir is an error with the reason", "[.readonly]") {
+  TempDir dir;
+  const std::string data = dir.Join("data");
+  REQUIRE(mkdir(data.c_str(), 0755) == 0);
+  bool mounted = false;
+  if (geteuid() == 0) {
+    if (mount("tmpfs", data.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0) {
+      std::fprintf(stderr, "SKIP: cannot mount a read-only tmpfs: %s\n", std::strerror(errno));
+      std::exit(77);
+    }
+    mounted = true;
+  } else {
+    REQUIRE(chmod(data.c_str(), 0555) == 0);
+  }
+  const std::string path = dir.Join("ro.toml");
+  REQUIRE(WriteFile(path, AgentHeader(dir)));
+  RunResult r = RunSluiced({"--config", path, "--check"}, dir.path());
+  RunResult start = RunSluiced({"--config", path}, dir.path());
+  if (mounted) umount2(data.c_str(), MNT_DETACH);
+  chmod(data.c_str(), 0755);
+  INFO("stderr: " << r.err);
+  CHECK(ExitCode(r.status) == 2);
+  const std::string why = mounted ? "Read-only file system" : "Permission denied";
+  CHECK(r.err == path + ":3:12: [agent] data_dir: " + data + " is not writable: " + why + "\n");
+  // Start-up says the same, before anything is started.
+  INFO("start stderr: " << start.err);
+  CHECK(ExitCode(start.status) == 2);
+  CHECK(start.err.find(data + " is not writable: " + why) != std::string::npos);
+  CHECK(start.err.find("unlink") == std::string::npos);
 }
 
 }  // namespace testing

@@ -295,5 +295,58 @@ TEST_CASE("rules: one reading stamped a day ahead does not blind the rule; statu
   CHECK(ExitCode(d.Terminate()) == 0);
 }
 
+// A 100 KB table header of 50,000 dotted segments: toml++ overflowed its
+// stack on it (exit 139, and a SIGHUP killed the daemon).
+std::string DeepToml() {
+  std::string header = "x";
+  for (int i = 1; i < 50000; ++i) header += ".x";
+  return "[" + header + "]\na = 1\n";
+}
+
+TEST_CASE("rules: a deeply nested TOML file is an error (exit 2) in --check, rules check and "
+          "status; on SIGHUP the old rules stay", "[integration]") {
+  Setup s("", kHotRule);
+  Sluiced d(s.config, s.dir.Join("sluiced.log"));
+  std::string err;
+  bool started = d.Start(&err);
+  INFO(err);
+  REQUIRE(started);
+  const std::string deep = s.dir.Join("rules.d/deep.toml");
+  REQUIRE(WriteFile(deep, DeepToml()));
+  REQUIRE(kill(d.pid(), SIGHUP) == 0);
+  REQUIRE(WaitUntil([&] { return d.Log().find("reload rejected") != std::string::npos; }, 5000000,
+                    10000));
+  REQUIRE(WaitUntil([&] { return d.Log().find(deep + ":1:130: nested too deep") != std::string::npos; },
+                    2000000, 10000));
+  SleepMs(200);
+  REQUIRE(d.Alive());
+  // The old rule still runs.
+  int64_t ts = NowUs();
+  Push(s.sock, 60, 30, &ts);
+  REQUIRE(WaitUntil([&] { return CountOf(d.Log(), "rules: hot firing") == 1; }, 5000000, 10000));
+
+  RunResult c = RunSluice({"rules", "check", deep}, s.dir.path());
+  INFO(c.err);
+  CHECK(ExitCode(c.status) == 2);
+  CHECK(c.err.rfind(deep + ":1:130: nested too deep", 0) == 0);
+  RunResult r = RunSluiced({"--config", s.config, "--check"}, s.dir.path());
+  INFO(r.err);
+  CHECK(ExitCode(r.status) == 2);
+  CHECK(r.err.find(deep + ":1:130: nested too deep") != std::string::npos);
+  CHECK(ExitCode(d.Terminate()) == 0);
+
+  // The same in the config file itself.
+  const std::string bad_config = s.dir.Join("deep-config.toml");
+  REQUIRE(WriteFile(bad_config, DeepToml()));
+  r = RunSluiced({"--config", bad_config, "--check"}, s.dir.path());
+  INFO(r.err);
+  CHECK(ExitCode(r.status) == 2);
+  CHECK(r.err.rfind(bad_config + ":1:130: nested too deep", 0) == 0);
+  c = RunSluice({"--config", bad_config, "status"}, s.dir.path());
+  INFO(c.err);
+  CHECK(ExitCode(c.status) == 2);
+  CHECK(c.err.find(bad_config + ":1:130: nested too deep") != std::string::npos);
+}
+
 }  // namespace testing
 }  // namespace sluice
