@@ -1,5 +1,7 @@
 #include "common/mqtt_text.h"
 
+#include <cstring>
+
 #include <fstream>
 #include <sstream>
 
@@ -22,6 +24,11 @@ StatusOr<std::string> ReadPasswordFile(const std::string& path) {
   std::string pw = ss.str();
   while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
   return pw;
+}
+
+std::string SystemErrorText(int err) {
+  if (err == 0) return "connection failed or closed (the system reported no reason)";
+  return std::strerror(err);
 }
 
 }  // namespace sluice
