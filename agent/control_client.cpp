@@ -70,9 +70,15 @@ StatusOr<JsonValue> ControlCall(const std::string& path, const std::string& requ
     }
     return Unavailable("cannot reach sluiced at " + path + ": " + std::strerror(e));
   }
+  return ControlExchange(fd, path, request, timeout_us, raw);
+}
+
+StatusOr<JsonValue> ControlExchange(int fd, const std::string& path, const std::string& request,
+                                    int64_t timeout_us, std::string* raw) {
   const int64_t deadline = NowUs() + timeout_us;
   std::string out = request + "\n";
   size_t off = 0;
+  bool sent_all = true;
   while (off < out.size()) {
     ssize_t n = ::send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
@@ -80,12 +86,33 @@ StatusOr<JsonValue> ControlCall(const std::string& path, const std::string& requ
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR) && WaitFd(fd, POLLOUT, deadline)) continue;
+    const int err = n < 0 ? errno : 0;
+    if (err == EPIPE || err == ECONNRESET) {
+      // The daemon closed the connection before it took the request; it
+      // says why in a line it wrote first ("too many clients"): read it.
+      sent_all = false;
+      break;
+    }
     return Unavailable("sending to sluiced at " + path +
-                       " failed: " + (n < 0 ? std::strerror(errno) : "timed out"));
+                       " failed: " + (err != 0 ? std::strerror(err) : "timed out"));
   }
   std::string in;
   char buf[65536];
   for (;;) {
+    if (!sent_all) {
+      // Only what is already here: the daemon has closed its side.
+      ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        in.append(buf, static_cast<size_t>(n));
+        if (in.size() > kMaxResponse) return Unavailable("response from sluiced too large");
+        if (in.find('\n') == std::string::npos) continue;
+      }
+      if (in.find('\n') == std::string::npos) {
+        return Unavailable("sluiced at " + path +
+                           " closed the connection before taking the request (too many "
+                           "clients, or it is stopping); try again");
+      }
+    }
     size_t nl = in.find('\n');
     if (nl != std::string::npos) {
       in.resize(nl);

@@ -19,4 +19,11 @@ namespace sluice {
 StatusOr<JsonValue> ControlCall(const std::string& path, const std::string& request,
                                 int64_t timeout_us = 5000000, std::string* raw = nullptr);
 
+// The exchange of ControlCall over an already connected socket `fd` (left
+// open), `path` naming the daemon in messages. A daemon that closed the
+// connection before taking the request (a send fails with EPIPE) is heard
+// out: the error line it wrote first ("too many clients") is the result.
+StatusOr<JsonValue> ControlExchange(int fd, const std::string& path, const std::string& request,
+                                    int64_t timeout_us, std::string* raw = nullptr);
+
 }  // namespace sluice

@@ -106,6 +106,9 @@ struct ControlServer::Impl {
   void CloseAll();
   void Run();
   void Accept(int listen_fd, bool http);
+  // Full: closes the connection of this listener that has been idle longest
+  // to make room. False if none is idle.
+  bool EvictOldestIdle(bool http);
   void ReadFrom(Conn& c);
   void WriteTo(Conn& c);
   void Process(Conn& c);
@@ -222,6 +225,7 @@ void ControlServer::Impl::Accept(int listen_fd, bool http) {
     }
     size_t same =
         std::count_if(conns.begin(), conns.end(), [&](const Conn& c) { return c.http == http; });
+    if (same >= opt.max_clients && EvictOldestIdle(http)) --same;
     if (same >= opt.max_clients) {
       Count(&ControlServerStats::rejected);
       std::string msg = http ? "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
@@ -238,7 +242,50 @@ void ControlServer::Impl::Accept(int listen_fd, bool http) {
     if (http) c.request_us = c.last_us;
     conns.push_back(std::move(c));
     Count(&ControlServerStats::clients);
+    // A client sends its request right after connecting: serve what is
+    // already here now, so that it is busy (not idle, not evictable) before
+    // the next client in the backlog needs a slot.
+    Conn& fresh = conns.back();
+    ReadFrom(fresh);
+    Process(fresh);
+    if (fresh.pending()) WriteTo(fresh);
+    if (!fresh.pending()) Process(fresh);  // the next request already read
   }
+}
+
+bool ControlServer::Impl::EvictOldestIdle(bool http) {
+  const int64_t now = NowUs();
+  // Idle: no response on its way and no request begun. A client that
+  // trickles a request is not idle; its request deadline bounds it.
+  auto idle = [&](const Conn& c) {
+    return c.http == http && !c.pending() && !c.close_after && c.in.empty() &&
+           c.request_us == 0;
+  };
+  for (size_t tries = 0; tries <= conns.size(); ++tries) {
+    auto oldest = conns.end();
+    for (auto it = conns.begin(); it != conns.end(); ++it) {
+      if (idle(*it) && (oldest == conns.end() || it->last_us < oldest->last_us)) oldest = it;
+    }
+    if (oldest == conns.end()) return false;
+    // What it sent since the last poll makes it busy, not idle: look first.
+    ReadFrom(*oldest);
+    Process(*oldest);
+    if (oldest->pending()) WriteTo(*oldest);
+    if (!idle(*oldest)) continue;
+    if (!http && !oldest->eof) {
+      const std::string msg =
+          ErrorLine("closed: idle for " + std::to_string((now - oldest->last_us) / 1000) +
+                    " ms while every one of the " + std::to_string(opt.max_clients) +
+                    " client slots was taken") + "\n";
+      ssize_t n = ::send(oldest->fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)n;
+    }
+    if (!oldest->eof) Count(&ControlServerStats::evicted);  // else it had left anyway
+    ::close(oldest->fd);
+    conns.erase(oldest);
+    return true;
+  }
+  return false;
 }
 
 void ControlServer::Impl::ReadFrom(Conn& c) {
@@ -433,8 +480,6 @@ void ControlServer::Impl::Run() {
         while (::read(wake[0], buf, sizeof buf) > 0) {
         }
       }
-      if (fds[1].revents & POLLIN) Accept(unix_fd, false);
-      if (http_fd >= 0 && (fds[2].revents & POLLIN)) Accept(http_fd, true);
       for (size_t i = first_conn; i < fds.size(); ++i) {
         Conn& c = *order[i - first_conn];
         short re = fds[i].revents;
@@ -449,6 +494,11 @@ void ControlServer::Impl::Run() {
         if (c.pending()) WriteTo(c);   // most responses fit the socket buffer at once
         if (!c.pending()) Process(c);  // the next request already read
       }
+      // After serving what the connections sent (so a request already
+      // waiting is answered before its connection could be evicted; `order`
+      // is not used after this).
+      if (fds[1].revents & POLLIN) Accept(unix_fd, false);
+      if (http_fd >= 0 && (fds[2].revents & POLLIN)) Accept(http_fd, true);
     }
     now = NowUs();
     for (auto it = conns.begin(); it != conns.end();) {

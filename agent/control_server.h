@@ -9,9 +9,13 @@
 // share a connection. The handler decides what `cmd` means.
 //
 // Bounds (a slow or hostile client can neither block the thread nor make
-// it allocate without bound): at most max_clients connections (more are
-// accepted and closed at once, with an error line when the socket takes
-// it); a request line over max_request_bytes gets an error and the
+// it allocate without bound): at most max_clients connections per listener;
+// when all are taken, a new client closes the one that has been idle
+// longest (no request begun, nothing to send; it gets an error line saying
+// why), so idle clients, even ones that reconnect at once, can never lock an
+// operator out (a new client's request, already sent, is read as it is
+// accepted, so it is busy before anyone else needs its slot); if none is
+// idle, the new client is closed at once, with a "too many clients" line; a request line over max_request_bytes gets an error and the
 // connection is closed; the next request of a connection is read only once
 // the previous response was written, and a response over max_response_bytes
 // is replaced by an error; a connection that makes no progress (reads
@@ -57,6 +61,7 @@ struct ControlServerOptions {
 struct ControlServerStats {
   uint64_t clients = 0;       // connections accepted (both listeners)
   uint64_t rejected = 0;      // closed at once: too many clients
+  uint64_t evicted = 0;       // idle clients closed to make room for a new one
   uint64_t requests = 0;      // control requests answered
   uint64_t bad_requests = 0;  // not JSON, no "cmd", unknown cmd
   uint64_t oversized = 0;     // request lines / HTTP headers too long

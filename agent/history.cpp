@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 
 #include "buffer/codec.h"
@@ -21,9 +22,7 @@ StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(const std::string& data_dir
                                                      const HistoryFilter& filter) {
   std::string path = DbPath(data_dir);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status(StatusCode::kNotFound, path + ": no such file (is data_dir right?)");
-  }
+  if (::stat(path.c_str(), &st) != 0) return DataFileError(path, errno);
   std::unique_ptr<HistoryDb> h(new HistoryDb());
   h->data_dir_ = data_dir;
   Status s = h->Init(path, filter);

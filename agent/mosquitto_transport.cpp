@@ -64,6 +64,7 @@ class MosquittoTransport final : public Transport {
       state_ = State::kConnecting;
       connack_rc_ = -1;
       disconnect_rc_ = 0;
+      disconnect_errno_ = 0;
       loss_reason_.clear();
       loop_done_ = false;
       errors_.clear();
@@ -77,9 +78,10 @@ class MosquittoTransport final : public Transport {
       return st;
     }
     int rc = mosquitto_connect_async(mosq_, host_.c_str(), port_, options_.keepalive_s);
+    const int connect_errno = errno;
     if (rc != MOSQ_ERR_SUCCESS) {
       // Also TLS: on loopback the handshake may fail right here.
-      std::string why = Reason(rc);
+      std::string why = Reason(rc, connect_errno);
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (!errors_.empty()) why += " (" + errors_ + ")";
@@ -108,7 +110,7 @@ class MosquittoTransport final : public Transport {
     } else if (connack_rc_ > 0) {
       why = ConnackReason(connack_rc_);
     } else {
-      why = loss_reason_.empty() ? Reason(disconnect_rc_) : loss_reason_;
+      why = loss_reason_.empty() ? Reason(disconnect_rc_, disconnect_errno_) : loss_reason_;
     }
     if (!errors_.empty()) why += " (" + errors_ + ")";
     lock.unlock();
@@ -126,12 +128,13 @@ class MosquittoTransport final : public Transport {
     int mid = 0;
     const int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(size),
                                      payload, qos, retained);
+    const int err = errno;
     if (rc != MOSQ_ERR_SUCCESS) {
       const StatusCode code = (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_PAYLOAD_SIZE ||
                                rc == MOSQ_ERR_MALFORMED_UTF8)
                                   ? StatusCode::kInvalidArgument
                                   : StatusCode::kUnavailable;
-      return Status(code, "publish: " + Reason(rc));
+      return Status(code, "publish: " + Reason(rc, err));
     }
     // on_publish may already have run on the network thread (QoS 0 once
     // written, QoS 1 once PUBACKed): then it left the mid in early_.
@@ -188,13 +191,13 @@ class MosquittoTransport final : public Transport {
       rc = mosquitto_username_pw_set(
           mosq_, options_.username.c_str(),
           options_.password.empty() ? nullptr : options_.password.c_str());
-      if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("username/password: " + Reason(rc));
+      if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("username/password: " + Reason(rc, errno));
     }
     if (!options_.will_topic.empty()) {
       rc = mosquitto_will_set(mosq_, options_.will_topic.c_str(),
                               static_cast<int>(options_.will_payload.size()),
                               options_.will_payload.data(), 1, true);
-      if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("will: " + Reason(rc));
+      if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("will: " + Reason(rc, errno));
     }
     if (options_.tls.enabled) SLUICE_RETURN_IF_ERROR(ConfigureTls());
     return Status::Ok();
@@ -215,13 +218,13 @@ class MosquittoTransport final : public Transport {
     int rc = mosquitto_tls_set(mosq_, ca, ca_path, cert, key, nullptr);
     if (rc != MOSQ_ERR_SUCCESS) {
       std::lock_guard<std::mutex> lock(mu_);
-      return InvalidArgument("tls: " + Reason(rc) + (errors_.empty() ? "" : " (" + errors_ + ")"));
+      return InvalidArgument("tls: " + Reason(rc, errno) + (errors_.empty() ? "" : " (" + errors_ + ")"));
     }
     if (!tls.verify) {
       // Neither the chain (SSL_VERIFY_NONE = 0) nor the host name.
       rc = mosquitto_tls_opts_set(mosq_, 0, nullptr, nullptr);
       if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_tls_insecure_set(mosq_, true);
-      if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("tls: " + Reason(rc));
+      if (rc != MOSQ_ERR_SUCCESS) return InvalidArgument("tls: " + Reason(rc, errno));
     }
     return Status::Ok();
   }
@@ -258,8 +261,12 @@ class MosquittoTransport final : public Transport {
   // `err`: errno of the network thread right after libmosquitto failed.
   void NoteFailureLocked(int rc, int err) {
     if (!loss_reason_.empty()) return;
+    if (rc == MOSQ_ERR_ERRNO && err != 0) disconnect_errno_ = err;
     if (rc != MOSQ_ERR_ERRNO) {
-      loss_reason_ = Reason(rc);
+      loss_reason_ = Reason(rc, err);
+    } else if (err == 0) {
+      // libmosquitto said "see errno" but errno was clobbered on the way:
+      // leave the reason to a later report (the loop's end) or the fallback.
     } else if (err != EPROTO) {
       loss_reason_ = std::strerror(err);
     } else if (!errors_.empty() || state_ != State::kConnecting) {
@@ -278,7 +285,9 @@ class MosquittoTransport final : public Transport {
 
   std::string LossCause() {
     std::lock_guard<std::mutex> lock(mu_);
-    std::string s = "connection lost: " + (loss_reason_.empty() ? Reason(disconnect_rc_) : loss_reason_);
+    std::string s = "connection lost: " + (loss_reason_.empty()
+                                               ? Reason(disconnect_rc_, disconnect_errno_)
+                                               : loss_reason_);
     if (!errors_.empty()) s += " (" + errors_ + ")";
     return s;
   }
@@ -307,8 +316,11 @@ class MosquittoTransport final : public Transport {
     early_.clear();
   }
 
-  static std::string Reason(int rc) {
-    if (rc == MOSQ_ERR_ERRNO) return std::strerror(errno);  // the calling thread's errno
+  // libmosquitto's text for rc; for MOSQ_ERR_ERRNO the system's for `err`,
+  // which the caller read right after the failing call on the same thread
+  // (errno 0: lost on the way; never printed as "Success").
+  static std::string Reason(int rc, int err) {
+    if (rc == MOSQ_ERR_ERRNO) return SystemErrorText(err);
     return mosquitto_strerror(rc);
   }
 
@@ -326,13 +338,14 @@ class MosquittoTransport final : public Transport {
   }
 
   static void OnDisconnectThunk(struct mosquitto*, void* self, int rc) {
+    const int err = errno;  // before anything else can change it
     auto* t = static_cast<MosquittoTransport*>(self);
     bool lost = false;
     {
       std::lock_guard<std::mutex> lock(t->mu_);
       if (t->state_ == State::kConnected && rc != 0) lost = true;
       if (rc != 0 && t->disconnect_rc_ == 0) t->disconnect_rc_ = rc;
-      if (rc != 0) t->NoteFailureLocked(rc, errno);
+      if (rc != 0) t->NoteFailureLocked(rc, err);
       t->state_ = State::kDisconnected;
       t->cv_.notify_all();
     }
@@ -379,6 +392,7 @@ class MosquittoTransport final : public Transport {
   State state_ = State::kDisconnected;
   int connack_rc_ = -1;
   int disconnect_rc_ = 0;
+  int disconnect_errno_ = 0;   // errno that came with a MOSQ_ERR_ERRNO end (0: none)
   bool loop_done_ = false;     // the network thread has ended
   std::string loss_reason_;   // why the connection ended (network thread's view)
   std::string errors_;  // libmosquitto's error log lines (TLS/OpenSSL) this connection

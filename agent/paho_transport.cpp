@@ -7,9 +7,14 @@
 // not copied per message. One action listener (this object) serves every
 // publish.
 #include <mqtt/async_client.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -37,6 +42,54 @@ class TaggedMessage final : public mqtt::message {
  private:
   uint64_t tag_;
 };
+
+// Paho reports a failed TCP connect only as "TCP/TLS connect failure",
+// without the system's reason. Asks the system: one TCP connect to the
+// broker address of `paho_url` ("tcp://host:port", "ssl://[v6]:port"),
+// bounded by timeout_ms. Returns "" if it connects (the failure was above
+// TCP) or the address cannot be parsed; else the reason
+// ("Connection refused", "timed out", "no address for host").
+std::string ProbeTcp(const std::string& paho_url, int timeout_ms) {
+  const size_t sep = paho_url.find("://");
+  const size_t colon = paho_url.rfind(':');
+  if (sep == std::string::npos || colon == std::string::npos || colon <= sep + 3) return "";
+  std::string host = paho_url.substr(sep + 3, colon - sep - 3);
+  const std::string port = paho_url.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int gai = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  if (gai != 0) return std::string("no address for ") + host + ": " + gai_strerror(gai);
+  std::string why = "timed out";
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int err = 0;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        if (poll(&p, 1, timeout_ms) == 1) {
+          socklen_t len = sizeof err;
+          if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        } else {
+          err = ETIMEDOUT;
+        }
+      }
+    }
+    close(fd);
+    if (err == 0) {
+      why.clear();
+      break;
+    }
+    why = err == ETIMEDOUT ? "timed out" : std::strerror(err);
+  }
+  freeaddrinfo(res);
+  return why;
+}
 
 Status FromException(const char* what, const mqtt::exception& e) {
   StatusCode code = StatusCode::kUnavailable;
@@ -166,6 +219,12 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
                                          "identifier rejected", "server unavailable",
                                          "bad user name or password", "not authorized"};
         what += std::string(" (broker: ") + kConnack[rc] + ")";
+      }
+      if (rc == MQTTASYNC_FAILURE || rc == MQTTASYNC_DISCONNECTED) {
+        const int probe_ms = static_cast<int>(
+            std::clamp<int64_t>(options_.connect_timeout_us / 1000, 100, 2000));
+        const std::string tcp = ProbeTcp(paho_url_, probe_ms);
+        if (!tcp.empty()) what += " (TCP connect: " + tcp + ")";
       }
       std::lock_guard<std::mutex> lock(tls_error_mu_);
       if (!tls_error_.empty()) {

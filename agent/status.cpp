@@ -144,6 +144,8 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.U("clients", x.stats.clients);
     o.U("clients_total", x.stats.clients_total);
     o.U("backpressure_waits", x.stats.backpressure_waits);
+    o.U("idle_closed", x.stats.idle_closed);
+    o.U("kernel_drops", x.stats.kernel_drops);
     o.End();
   });
   {
@@ -286,6 +288,7 @@ std::string StatusJson(const DaemonSnapshot& s) {
     Obj c(top.Raw("control"));
     c.U("clients", s.control.clients);
     c.U("rejected", s.control.rejected);
+    c.U("evicted", s.control.evicted);
     c.U("requests", s.control.requests);
     c.U("bad_requests", s.control.bad_requests);
     c.U("oversized", s.control.oversized);
@@ -405,6 +408,10 @@ std::string PrometheusText(const DaemonSnapshot& s) {
   auto lname = [](const PushSnapshot& l) { return l.name; };
   p.Family("sluice_push_dropped_total", "counter", "Datagram lines the buffer refused.");
   p.Each(s.listeners, "listener", lname, [](const PushSnapshot& l) { return l.stats.dropped; });
+  p.Family("sluice_push_kernel_drops_total", "counter",
+           "Datagrams the kernel dropped: the listener's receive buffer was full.");
+  p.Each(s.listeners, "listener", lname,
+         [](const PushSnapshot& l) { return l.stats.kernel_drops; });
   p.Family("sluice_push_clients", "gauge", "Stream clients connected now.");
   p.Each(s.listeners, "listener", lname, [](const PushSnapshot& l) { return l.stats.clients; });
 
@@ -528,8 +535,9 @@ std::string PrometheusText(const DaemonSnapshot& s) {
       .Sample(s.control.requests);
   p.Family("sluice_control_bad_requests_total", "counter", "Malformed or oversized requests.")
       .Sample(s.control.bad_requests + s.control.oversized);
-  p.Family("sluice_control_rejected_total", "counter", "Connections refused or timed out.")
-      .Sample(s.control.rejected + s.control.timeouts);
+  p.Family("sluice_control_rejected_total", "counter",
+           "Connections refused, timed out or closed idle to make room.")
+      .Sample(s.control.rejected + s.control.timeouts + s.control.evicted);
   return out;
 }
 

@@ -23,6 +23,10 @@ constexpr int64_t kPollUs = 50000;
 // message is always allowed, however large. 1 MiB still keeps dozens of
 // batches in flight: far more than a link needs to stay busy.
 constexpr uint64_t kMaxInflightBytes = 1 << 20;
+// "connected" and "lost" lines: at most one of each per interval, so a
+// broker that accepts and drops every connection cannot flood the journal
+// (the suppressed ones are counted in the next line; stats always tell).
+constexpr int64_t kLinkLogIntervalUs = 10 * 1000000ll;
 
 }  // namespace
 
@@ -33,6 +37,8 @@ Uplink::Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_i
       index_(ring_index),
       ring_(ring),
       clock_(clock),
+      up_log_(LogLevel::kInfo, kLog, kLinkLogIntervalUs, clock),
+      down_log_(LogLevel::kWarn, kLog, kLinkLogIntervalUs, clock),
       factory_(factory                                   ? std::move(factory)
                : config.client == MqttClient::kPaho ? TransportFactory(NewPahoTransport)
                                                     : TransportFactory(NewMosquittoTransport)) {
@@ -194,8 +200,11 @@ void Uplink::UpdateRates() {
 }
 
 void Uplink::Run() {
-  Backoff backoff(std::max<int64_t>(1000, config_.reconnect_min_us),
-                  std::max<int64_t>(config_.reconnect_min_us, config_.reconnect_max_us));
+  // Reset only by a connection that stayed up kStableConnectionUs: one that
+  // is accepted and dropped at once counts as a failed attempt.
+  ReconnectBackoff backoff(std::max<int64_t>(1000, config_.reconnect_min_us),
+                           std::max<int64_t>(config_.reconnect_min_us, config_.reconnect_max_us),
+                           clock_);
   const std::string url = RedactUrl(config_.url);
   bool ever_connected = false;
   std::string last_logged;
@@ -224,9 +233,10 @@ void Uplink::Run() {
       SleepUs(delay);
       continue;
     }
-    backoff.Reset();
+    backoff.Connected();
     last_logged.clear();
-    LogInfo(kLog, config_.name + ": connected to " + url);
+    const int64_t connected_at = clock_.NowMonotonicUs();
+    up_log_.Log(config_.name + ": connected to " + url);
     {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.connected = true;
@@ -273,7 +283,9 @@ void Uplink::Run() {
       LogInfo(kLog, config_.name + ": disconnected");
       break;
     }
-    LogWarn(kLog, config_.name + ": connection to " + url + " lost: " + why);
+    const int64_t up_ms = (clock_.NowMonotonicUs() - connected_at) / 1000;
+    down_log_.Log(config_.name + ": connection to " + url + " lost after " +
+                  std::to_string(up_ms) + " ms: " + why);
     transport_->Disconnect(0);
     SleepUs(backoff.NextDelayUs());
   }

@@ -2,7 +2,10 @@
 // MQTT broker, in seq order, from the upstream's own cursor.
 //
 // Its own thread connects (a broker down at start is normal: capped,
-// jittered exponential backoff between attempts), publishes retained
+// jittered exponential backoff between attempts; a connection resets the
+// backoff only once it has stayed up kStableConnectionUs, 30 s, so a broker
+// that accepts and drops every connection is redialled ever more slowly;
+// "connected"/"lost" lines are rate limited), publishes retained
 // `online` on status_topic (the will publishes retained `offline`), then
 // reads the ring through its own RingReader and publishes with at most
 // max_inflight messages (json: one event each; flatbuffers: one batch each)
@@ -32,6 +35,7 @@
 #include "agent/transport.h"
 #include "buffer/ring.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/status.h"
 
 namespace sluice {
@@ -121,6 +125,8 @@ class Uplink final : private TransportListener {
   const size_t index_;
   Ring& ring_;
   Clock& clock_;
+  RateLimitedLog up_log_;    // "connected"
+  RateLimitedLog down_log_;  // "lost"
   TransportFactory factory_;
   TopicTemplate topic_;
   TopicTemplate alert_topic_;

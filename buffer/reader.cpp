@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include "buffer/codec.h"
 #include "buffer/store.h"
 #include "common/log.h"
@@ -89,7 +91,7 @@ StatusOr<std::unique_ptr<RingReader>> RingReader::Open(
     const std::string& data_dir) {
   std::string path = DbPath(data_dir);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status(StatusCode::kNotFound, path);
+  if (::stat(path.c_str(), &st) != 0) return DataFileError(path, errno);
   auto r = std::make_unique<ReaderImpl>(
       std::make_shared<std::atomic<uint64_t>>(0));
   SLUICE_RETURN_IF_ERROR(r->Init(path, /*allow_immutable=*/true));

@@ -13,4 +13,12 @@ int64_t Backoff::NextDelayUs() {
   return dist(rng_);
 }
 
+int64_t ReconnectBackoff::NextDelayUs() {
+  if (connected_at_us_ >= 0 && clock_.NowMonotonicUs() - connected_at_us_ >= stable_us_) {
+    backoff_.Reset();
+  }
+  connected_at_us_ = -1;
+  return backoff_.NextDelayUs();
+}
+
 }  // namespace sluice

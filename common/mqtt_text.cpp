@@ -61,4 +61,9 @@ StatusOr<std::string> ReadPasswordFile(const std::string& path) {
   return pw;
 }
 
+std::string SystemErrorText(int err) {
+  if (err == 0) return "connection failed or closed (the system reported no reason)";
+  return std::strerror(err);
+}
+
 }  // namespace sluice

@@ -12,6 +12,10 @@ namespace sluice {
 // CONNACK return code.
 std::string ConnackReason(int rc);
 
+// strerror(err) for an errno read right after a failed call; for 0 (the
+// library said "see errno" but it was lost) a neutral text, never "Success".
+std::string SystemErrorText(int err);
+
 // The password in `path` without trailing CR/LF; InvalidArgument
 // "password_file 'PATH' cannot be read: WHY" unless `path` is a readable
 // regular file (not a directory, FIFO or device) of at most 65,537 bytes.

@@ -59,6 +59,12 @@ inline Status Internal(std::string m) {
   return Status(StatusCode::kInternal, std::move(m));
 }
 
+// Why a file of the data_dir could not be stat'ed or opened (errno `err`),
+// naming the real cause: kNotFound "PATH: no such file (is data_dir
+// right?)" for ENOENT; kIoError "PATH: Permission denied (...)" with a hint
+// for EACCES/EPERM; kIoError "PATH: <strerror>" for anything else.
+Status DataFileError(const std::string& path, int err);
+
 // Either a value or a non-ok Status.
 template <typename T>
 class [[nodiscard]] StatusOr {

@@ -18,7 +18,6 @@ namespace {
 
 constexpr int kLoopTimeoutMs = 100;
 constexpr int64_t kSubmitTimeoutUs = 250 * 1000;
-constexpr int64_t kStableConnectionUs = 10 * 1000000ll;
 constexpr int64_t kLogIntervalUs = 10 * 1000000ll;
 constexpr size_t kMaxPayload = 64 * 1024;
 
@@ -28,7 +27,7 @@ void InitLibraryOnce() {
 }
 
 std::string Reason(int rc, int err) {
-  if (rc == MOSQ_ERR_ERRNO) return std::strerror(err);
+  if (rc == MOSQ_ERR_ERRNO) return SystemErrorText(err);
   return mosquitto_strerror(rc);
 }
 
@@ -163,7 +162,9 @@ MqttDriver::MqttDriver(SensorSpec spec, MqttSourceOptions options, Clock& clock)
       options_(std::move(options)),
       clock_(clock),
       bad_log_(LogLevel::kWarn, "mqtt", kLogIntervalUs, clock),
-      conn_log_(LogLevel::kWarn, "mqtt", kLogIntervalUs, clock) {}
+      conn_log_(LogLevel::kWarn, "mqtt", kLogIntervalUs, clock),
+      up_log_(LogLevel::kInfo, "mqtt", kLogIntervalUs, clock),
+      backoff_(options_.reconnect_min_us, options_.reconnect_max_us, clock) {}
 
 MqttDriver::~MqttDriver() { Stop(); }
 
@@ -226,7 +227,6 @@ void MqttDriver::Run() {
     mosquitto_username_pw_set(mosq_, options_.username.c_str(),
                               options_.password_file.empty() ? nullptr : password_.c_str());
   }
-  Backoff backoff(options_.reconnect_min_us, options_.reconnect_max_us);
   bool first = true;
   while (!stop_) {
     int rc = first ? mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port,
@@ -234,7 +234,6 @@ void MqttDriver::Run() {
                    : mosquitto_reconnect_async(mosq_);
     int err = errno;
     first = false;
-    const int64_t started = clock_.NowMonotonicUs();
     bool was_connected = false;
     std::string refused;
     while (rc == MOSQ_ERR_SUCCESS && !stop_) {
@@ -252,10 +251,8 @@ void MqttDriver::Run() {
     if (refused.empty()) {
       SetError((was_connected ? "connection lost: " : "cannot connect: ") + Reason(rc, err));
     }
-    if (was_connected && clock_.NowMonotonicUs() - started >= kStableConnectionUs) {
-      backoff.Reset();
-    }
-    if (!Sleep(backoff.NextDelayUs())) break;
+    // Starts over only if the connection stayed up kStableConnectionUs.
+    if (!Sleep(backoff_.NextDelayUs())) break;
   }
   mosquitto_disconnect(mosq_);
   mosquitto_destroy(mosq_);
@@ -277,10 +274,12 @@ void MqttDriver::OnConnect(int rc) {
     ++stats_.connects;
     stats_.last_error.clear();
   }
-  LogInfo("mqtt", "sensor \"" + spec_.name + "\": connected to " + options_.host + ":" +
+  backoff_.Connected();
+  up_log_.Log("sensor \"" + spec_.name + "\": connected to " + options_.host + ":" +
                       std::to_string(options_.port) + ", subscribing to " + options_.topic);
   int src = mosquitto_subscribe(mosq_, nullptr, options_.topic.c_str(), options_.qos);
-  if (src != MOSQ_ERR_SUCCESS) SetError("subscribe: " + Reason(src, errno));
+  const int err = errno;
+  if (src != MOSQ_ERR_SUCCESS) SetError("subscribe: " + Reason(src, err));
 }
 
 void MqttDriver::OnSubscribe(int granted_qos) {

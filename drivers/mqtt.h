@@ -23,8 +23,10 @@
 // `bad_payloads` and logged (rate-limited, component "mqtt"), never a stop.
 // A reading the pipeline refuses for 250 ms is dropped and counted.
 // Connection: lost or refused connections are retried with capped, jittered
-// backoff (500 ms .. 30 s; reset after a connection that lasted 10 s); the
-// subscription is renewed on every connect.
+// backoff (500 ms .. 30 s; reset only after a connection that lasted
+// kStableConnectionUs, 30 s: a broker that accepts and drops every
+// connection is redialled ever more slowly); the subscription is renewed on
+// every connect. "connected" and connection-error lines are rate limited.
 #pragma once
 
 #include <atomic>
@@ -35,6 +37,7 @@
 #include <string>
 #include <thread>
 
+#include "common/backoff.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -125,6 +128,7 @@ class MqttDriver final : public Driver {
   Clock& clock_;
   RateLimitedLog bad_log_;
   RateLimitedLog conn_log_;
+  RateLimitedLog up_log_;  // "connected"
   ReadingSink* sink_ = nullptr;
   std::string password_;
 
@@ -136,6 +140,7 @@ class MqttDriver final : public Driver {
   // Network thread only.
   mosquitto* mosq_ = nullptr;
   DeadbandFilter deadband_;
+  ReconnectBackoff backoff_;
 
   mutable std::mutex mu_;
   MqttSourceStats stats_;

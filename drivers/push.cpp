@@ -3,9 +3,12 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -19,8 +22,17 @@ constexpr int64_t kLogIntervalUs = 10 * 1000000ll;
 // A stream submit waits this long per attempt, then re-checks Stop().
 constexpr int64_t kStreamSubmitSliceUs = 100 * 1000;
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kMaxClients = 1024;
 constexpr size_t kMaxDatagram = 64 * 1024;
+// A stream client silent this long may be closed to make room for a new one
+// when every slot is taken.
+constexpr int64_t kMinIdleToEvictUs = 1000000;
+
+// True if data waits on fd (a client we did not read while backpressure held
+// us is not idle).
+bool HasUnreadData(int fd) {
+  char c;
+  return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
 
 }  // namespace
 
@@ -28,11 +40,14 @@ struct PushDriver::Client {
   int fd = -1;
   std::string partial;      // an incomplete line, at most kMaxLineBytes
   bool discarding = false;  // inside an overlong line: skip to its newline
+  int64_t last_us = 0;      // monotonic: accepted, or last read data
 };
 
-PushDriver::PushDriver(std::string name, ListenAddress address, Clock& clock)
+PushDriver::PushDriver(std::string name, ListenAddress address, Clock& clock,
+                       PushOptions options)
     : name_(std::move(name)),
       address_(std::move(address)),
+      options_(options),
       display_(address_.ToString()),
       clock_(clock),
       bad_log_(LogLevel::kWarn, "push", kLogIntervalUs, clock),
@@ -48,6 +63,8 @@ PushStats PushDriver::stats() const {
   s.clients = clients_.load();
   s.clients_total = clients_total_.load();
   s.backpressure_waits = backpressure_waits_.load();
+  s.idle_closed = idle_closed_.load();
+  s.kernel_drops = kernel_drops_.load();
   return s;
 }
 
@@ -68,6 +85,17 @@ Status PushDriver::Start(ReadingSink& sink) {
     int err = errno;
     CloseFds();
     return IoError(std::string("push: eventfd: ") + std::strerror(err));
+  }
+  if (!address_.stream()) {
+    // The kernel's count of datagrams it dropped for a full receive buffer
+    // comes with each datagram read. Best effort: without it the count stays 0.
+    int one = 1;
+    (void)setsockopt(listen_fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    if (options_.rcvbuf_bytes > 0) {
+      (void)setsockopt(listen_fd_, SOL_SOCKET, SO_RCVBUF, &options_.rcvbuf_bytes,
+                       sizeof options_.rcvbuf_bytes);
+    }
+    last_ovfl_ = 0;
   }
   sink_ = &sink;
   stop_ = false;
@@ -177,6 +205,7 @@ void PushDriver::StreamLoop() {
   std::vector<Client> clients;
   std::vector<pollfd> fds;
   std::vector<char> buf(kReadChunk);
+  const int64_t idle_us = options_.idle_timeout_us;
   auto close_client = [&](size_t i, bool flush) {
     Client& c = clients[i];
     // A last line without a newline still counts at end of stream.
@@ -185,12 +214,52 @@ void PushDriver::StreamLoop() {
     clients.erase(clients.begin() + static_cast<std::ptrdiff_t>(i));
     --clients_;
   };
+  // Closes client i for idleness; an incomplete line it left is bad.
+  auto close_idle = [&](size_t i, const char* why) {
+    if (!clients[i].partial.empty() || clients[i].discarding) {
+      BadLine(std::string("incomplete line dropped: client closed, ") + why);
+    }
+    ++idle_closed_;
+    close_client(i, false);
+  };
+  // The client silent longest, if silent for at least `min_us`; else npos.
+  auto idlest = [&](int64_t now, int64_t min_us) {
+    size_t best = clients.size();
+    for (size_t i = 0; i < clients.size(); ++i) {
+      if (now - clients[i].last_us < min_us) continue;
+      if (best == clients.size() || clients[i].last_us < clients[best].last_us) best = i;
+    }
+    return best;
+  };
   while (!stop_) {
+    int64_t now = clock_.NowMonotonicUs();
+    // Idle timeouts (a client with unread data is busy, not idle).
+    for (size_t i = clients.size(); idle_us > 0 && i-- > 0;) {
+      if (now - clients[i].last_us < idle_us) continue;
+      if (HasUnreadData(clients[i].fd)) {
+        clients[i].last_us = now;
+      } else {
+        close_idle(i, "idle for idle_timeout");
+      }
+    }
+    // Full: accept only when someone can make room; otherwise new clients
+    // wait in the backlog until a slot frees or a client turns idle.
+    bool full = clients.size() >= options_.max_clients;
+    bool can_evict = full && idlest(now, kMinIdleToEvictUs) < clients.size();
+    int64_t wake_at = INT64_MAX;
+    for (const Client& c : clients) {
+      if (idle_us > 0) wake_at = std::min(wake_at, c.last_us + idle_us);
+      if (full && !can_evict) wake_at = std::min(wake_at, c.last_us + kMinIdleToEvictUs);
+    }
+    const int timeout_ms =
+        wake_at == INT64_MAX
+            ? -1
+            : static_cast<int>(std::clamp<int64_t>((wake_at - now) / 1000 + 1, 1, 1000));
     fds.clear();
     fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, static_cast<short>(clients.size() < kMaxClients ? POLLIN : 0), 0});
+    fds.push_back({listen_fd_, static_cast<short>(!full || can_evict ? POLLIN : 0), 0});
     for (const Client& c : clients) fds.push_back({c.fd, POLLIN, 0});
-    int rc = poll(fds.data(), fds.size(), -1);
+    int rc = poll(fds.data(), fds.size(), timeout_ms);
     if (rc < 0) {
       if (errno == EINTR) continue;
       LogError("push", std::string("poll: ") + std::strerror(errno));
@@ -203,6 +272,7 @@ void PushDriver::StreamLoop() {
       if (re == 0) continue;
       ssize_t got = read(clients[i].fd, buf.data(), buf.size());
       if (got > 0) {
+        clients[i].last_us = clock_.NowMonotonicUs();
         if (!FeedStream(clients[i], buf.data(), static_cast<size_t>(got))) break;
       } else if (got == 0) {
         close_client(i, true);
@@ -215,12 +285,21 @@ void PushDriver::StreamLoop() {
       for (;;) {
         int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        if (clients.size() >= kMaxClients) {
-          close(fd);
-          bad_log_.Log("too many clients on " + display_ + "; refusing one");
-          continue;
+        now = clock_.NowMonotonicUs();
+        if (clients.size() >= options_.max_clients) {
+          size_t victim = idlest(now, kMinIdleToEvictUs);
+          if (victim < clients.size() && HasUnreadData(clients[victim].fd)) {
+            clients[victim].last_us = now;  // busy after all
+            victim = clients.size();
+          }
+          if (victim >= clients.size()) {
+            close(fd);
+            bad_log_.Log("too many clients on " + display_ + " and none idle; refusing one");
+            break;
+          }
+          close_idle(victim, "idle while every client slot was taken");
         }
-        clients.push_back(Client{fd, {}, false});
+        clients.push_back(Client{fd, {}, false, now});
         ++clients_;
         ++clients_total_;
       }
@@ -245,8 +324,16 @@ void PushDriver::DatagramLoop() {
     if ((fds[1].revents & POLLIN) == 0) continue;
     // Drain what is queued, bounded so that Stop() is noticed.
     for (int i = 0; i < 1024 && !stop_; ++i) {
-      ssize_t got = recv(listen_fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
+      iovec iov{buf.data(), buf.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint32_t))];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t got = recvmsg(listen_fd_, &msg, MSG_DONTWAIT | MSG_TRUNC);
       if (got < 0) break;
+      NoteKernelDrops(msg);
       if (static_cast<size_t>(got) > buf.size()) {
         BadLine("datagram larger than " + std::to_string(buf.size()) + " bytes");
         continue;
@@ -257,13 +344,35 @@ void PushDriver::DatagramLoop() {
   }
 }
 
+void PushDriver::NoteKernelDrops(const msghdr& msg) {
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&msg), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
+    uint32_t count;
+    std::memcpy(&count, CMSG_DATA(c), sizeof count);
+    // The kernel's running count since the socket was made (only sent once
+    // non-zero); wraps at 2^32.
+    const uint32_t delta = count - last_ovfl_;
+    last_ovfl_ = count;
+    if (delta == 0) return;
+    kernel_drops_ += delta;
+    drop_log_.Log(std::to_string(delta) + " datagram(s) dropped by the kernel on " + display_ +
+                  " (receive buffer full: the listener fell behind)");
+  }
+}
+
 StatusOr<std::unique_ptr<Driver>> CreatePushDriver(const SensorSpec& spec, Params& params,
                                                    DriverContext& ctx) {
   StatusOr<std::string> listen = params.RequiredString("listen");
   if (!listen.ok()) return listen.status();
   StatusOr<ListenAddress> address = ParseListenAddress(*listen);
   if (!address.ok()) return params.ErrorAt("listen", address.status().message());
-  return std::unique_ptr<Driver>(new PushDriver(spec.name, *address, ctx.clock));
+  PushOptions options;
+  StatusOr<int64_t> idle = params.Duration("idle_timeout", options.idle_timeout_us);
+  if (!idle.ok()) return idle.status();
+  if (*idle < 0) return params.ErrorAt("idle_timeout", "must not be negative (0: never)");
+  options.idle_timeout_us = *idle;
+  return std::unique_ptr<Driver>(new PushDriver(spec.name, *address, ctx.clock, options));
 }
 
 }  // namespace sluice

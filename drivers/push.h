@@ -7,13 +7,21 @@
 //                       unixgram:///PATH  datagram socket
 //                       tcp://ADDR:PORT   ADDR in 127.0.0.0/8 or [::1]
 //                       udp://ADDR:PORT   likewise; PORT 0 picks a free port
+//   idle_timeout = "5m" stream listeners: a client that sends nothing for
+//                       this long is closed (0: never)
 //
 // Stream listeners (unix, tcp) serve every client from one poll() thread,
 // buffer partial lines per client (bounded by kMaxLineBytes) and apply
 // backpressure: while the sink is full they wait and stop reading, so the
 // kernel buffers fill and senders block; no stream reading is dropped.
+// At most max_clients (1024) clients at once: when all are taken, a new
+// client closes the one that has sent nothing for longest (at least 1 s),
+// and while none has, new clients wait in the listen backlog. A client idle
+// for idle_timeout is closed (an incomplete last line is counted bad); a
+// client with unread data is never idle (backpressure is not idleness).
 // Datagram listeners (unixgram, udp) cannot push back: a reading the sink
-// refuses is counted in `dropped`. Bad lines are counted and logged
+// refuses is counted in `dropped`, and datagrams the kernel dropped because
+// the socket's receive buffer was full (SO_RXQ_OVFL) in `kernel_drops`. Bad lines are counted and logged
 // (rate-limited, component "push") and never stop the listener. Readings
 // carry the line's sensor, its timestamp (or the wall clock now), no unit,
 // quality good.
@@ -33,6 +41,8 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "drivers/driver.h"
+
+struct msghdr;
 
 namespace sluice {
 
@@ -60,6 +70,15 @@ struct PushStats {
   uint64_t clients = 0;        // stream clients connected now
   uint64_t clients_total = 0;  // stream clients accepted since Start()
   uint64_t backpressure_waits = 0;  // times a stream submit found the sink full
+  uint64_t idle_closed = 0;    // stream clients closed: idle_timeout, or the
+                               // idlest one when a new client found all taken
+  uint64_t kernel_drops = 0;   // datagrams the kernel dropped: receive buffer full
+};
+
+struct PushOptions {
+  int64_t idle_timeout_us = 300 * 1000000ll;  // 0: never
+  size_t max_clients = 1024;
+  int rcvbuf_bytes = 0;  // datagram listeners: SO_RCVBUF (0: the system's default)
 };
 
 // Factory registered as "push".
@@ -70,7 +89,8 @@ StatusOr<std::unique_ptr<Driver>> CreatePushDriver(const SensorSpec& spec, Param
 class PushDriver final : public Driver {
  public:
   // `clock` must outlive the driver.
-  PushDriver(std::string name, ListenAddress address, Clock& clock);
+  PushDriver(std::string name, ListenAddress address, Clock& clock,
+             PushOptions options = PushOptions());
   ~PushDriver() override;  // Stop()s.
 
   bool polled() const override { return false; }
@@ -95,10 +115,14 @@ class PushDriver final : public Driver {
   // Handles one complete line; returns false when stopping.
   bool HandleLine(std::string_view line, bool stream);
   void BadLine(const std::string& why);
+  // Counts what SO_RXQ_OVFL's running count in a recvmsg control block says
+  // was dropped since the last datagram.
+  void NoteKernelDrops(const struct msghdr& msg);
   void CloseFds();
 
   std::string name_;
   ListenAddress address_;
+  const PushOptions options_;
   std::string display_;  // address_ with the bound port, for logs
   Clock& clock_;
   RateLimitedLog bad_log_;
@@ -118,6 +142,9 @@ class PushDriver final : public Driver {
   std::atomic<uint64_t> clients_{0};
   std::atomic<uint64_t> clients_total_{0};
   std::atomic<uint64_t> backpressure_waits_{0};
+  std::atomic<uint64_t> idle_closed_{0};
+  std::atomic<uint64_t> kernel_drops_{0};
+  uint32_t last_ovfl_ = 0;  // the kernel's running drop count (datagram thread)
 };
 
 }  // namespace sluice

@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "agent/control_client.h"
 #include "agent/status.h"
 #include "common/json.h"
 #include "tests/support/support.h"
@@ -221,6 +223,8 @@ TEST_CASE("control socket: at most max_clients connections", "[control]") {
     fds.push_back(ConnectUnix(s.path));
     REQUIRE(SendAll(fds.back(), "{\"cmd\":\"ping\"}\n"));
     CHECK(ReadUntil(fds.back(), "\n") == "{\"ok\":true,\"pong\":1}\n");
+    // A request begun: busy, not idle, so nobody is evicted for the extra.
+    REQUIRE(SendAll(fds.back(), "{\"cmd\":"));
   }
   int extra = ConnectUnix(s.path);
   REQUIRE(extra >= 0);
@@ -239,6 +243,70 @@ TEST_CASE("control socket: at most max_clients connections", "[control]") {
       5000000, 50000));
   ::close(again);
   for (size_t i = 1; i < fds.size(); ++i) ::close(fds[i]);
+}
+
+TEST_CASE("control socket: idle clients cannot lock an operator out", "[control]") {
+  Server s;
+  ControlServerOptions o;
+  o.max_clients = 16;
+  o.idle_timeout_us = 30000000;  // far longer than this test
+  REQUIRE(s.Start(o).ok());
+  // 100 idle clients that reconnect at once whenever they are closed.
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) idle.push_back(ConnectUnix(s.path));
+  std::atomic<bool> stop{false};
+  std::atomic<int> reconnects{0};
+  std::thread hostile([&] {
+    while (!stop) {
+      for (int& fd : idle) {
+        pollfd p{fd, POLLIN, 0};
+        if (fd >= 0 && ::poll(&p, 1, 0) <= 0) continue;  // still held open
+        if (fd >= 0) ::close(fd);
+        fd = ConnectUnix(s.path);
+        ++reconnects;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // now they are idle
+  // Every call is answered at once, not after the idle timeout.
+  for (int i = 0; i < 10; ++i) {
+    auto r = ControlCall(s.path, "{\"cmd\":\"ping\"}", 3000000);
+    INFO("call " << i << ": " << (r.ok() ? std::string("ok") : r.status().message()));
+    CHECK(r.ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  stop = true;
+  hostile.join();
+  for (int fd : idle) {
+    if (fd >= 0) ::close(fd);
+  }
+  CHECK(s.server->stats().evicted >= 10);
+  CHECK(reconnects > 0);
+}
+
+TEST_CASE("control client: a daemon that closed before taking the request is heard out",
+          "[control]") {
+  // The daemon wrote its reason and closed before the client sent anything:
+  // the send fails with EPIPE, and the reason is still what the client says.
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  REQUIRE(SendAll(sv[1], "{\"ok\":false,\"error\":\"too many clients\"}\n"));
+  ::close(sv[1]);
+  auto r = ControlExchange(sv[0], "/run/sluice/control.sock", "{\"cmd\":\"status\"}", 1000000);
+  ::close(sv[0]);
+  REQUIRE(!r.ok());
+  CHECK(r.status().message() == "sluiced: too many clients");
+
+  // Closed without a word: say what happened, not "Broken pipe".
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  ::close(sv[1]);
+  r = ControlExchange(sv[0], "/run/sluice/control.sock", "{\"cmd\":\"status\"}", 1000000);
+  ::close(sv[0]);
+  REQUIRE(!r.ok());
+  CHECK(r.status().message().find("closed the connection before taking the request") !=
+        std::string::npos);
+  CHECK(r.status().message().find("Broken pipe") == std::string::npos);
 }
 
 TEST_CASE("control socket file: 0660 under any umask, stale replaced, live kept, removed",

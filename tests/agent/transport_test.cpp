@@ -138,9 +138,24 @@ TEST_CASE("bad URL and refused connection become Status", "[transport]") {
   INFO("error: " << st.message());
   CHECK(st.code() == StatusCode::kUnavailable);
   CHECK(st.message().find("127.0.0.1") != std::string::npos);
+  // The real cause, whichever library: not "Success", not a bare failure.
+  CHECK(st.message().find("Connection refused") != std::string::npos);
+  CHECK(st.message().find("Success") == std::string::npos);
   CHECK(!(*t)->IsConnected());
   CHECK(!(*t)->Publish("a", "x", 1, 1, false, 1).ok());
   (*t)->Disconnect(0);
+
+  // A peer that accepts and closes at once (the proxy's own target refuses):
+  // the message still names a cause, never "Success".
+  testing::TcpProxy closer(testing::FreeLoopbackPort());
+  REQUIRE(closer.Start());
+  auto t2 = impl.make(Options(closer.url()), &listener);
+  REQUIRE(t2.ok());
+  Status st2 = (*t2)->Connect();
+  INFO("error: " << st2.message());
+  CHECK(!st2.ok());
+  CHECK(st2.message().find("Success") == std::string::npos);
+  (*t2)->Disconnect(0);
 }
 
 TEST_CASE("connect, QoS 1 publishes are acked with their tags, disconnect", "[transport]") {

@@ -57,3 +57,32 @@ TEST_CASE("backoff doubles with jitter up to its cap and resets") {
   b.Reset();
   CHECK(b.NextDelayUs() <= 100);
 }
+
+TEST_CASE("reconnect backoff starts over only after a connection stayed up") {
+  FakeClock clock;
+  ReconnectBackoff b(100, 100000, clock, /*stable_us=*/30000000, 7);
+  CHECK(b.NextDelayUs() <= 100);  // a failed attempt
+  // Connections that are dropped soon after they come up (CONNACK and all)
+  // count as failed attempts: the delay keeps growing.
+  int64_t last = 0;
+  for (int i = 0; i < 6; ++i) {
+    b.Connected();
+    clock.Advance(100000);  // up for 100 ms
+    last = b.NextDelayUs();
+  }
+  CHECK(b.failures() == 7);
+  CHECK(last >= 3200);  // base 100 << 6, jitter [base/2, base]
+  // Just short of the threshold: still a failure.
+  b.Connected();
+  clock.Advance(29999999);
+  CHECK(b.NextDelayUs() >= 6400);
+  // A connection that lasted 30 s resets the schedule.
+  b.Connected();
+  clock.Advance(30000000);
+  CHECK(b.NextDelayUs() <= 100);
+  CHECK(b.failures() == 1);
+  // A failed attempt after that (no Connected()) keeps growing from there.
+  clock.Advance(60000000);
+  CHECK(b.NextDelayUs() >= 100);
+  CHECK(b.failures() == 2);
+}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 
 namespace sluice {
 namespace testing {
@@ -77,6 +78,15 @@ void TcpProxy::AcceptLoop(int listen_fd) {
     conn->server_fd = sfd;
     conn->up = std::thread(&TcpProxy::Pump, cfd, sfd);
     conn->down = std::thread(&TcpProxy::Pump, sfd, cfd);
+    if (const int64_t after = drop_after_us_.load(); after > 0) {
+      // Shutting down (not closing) ends both pumps; CloseAll closes the fds
+      // after joining this thread, so they cannot have been reused.
+      conn->dropper = std::thread([cfd, sfd, after] {
+        std::this_thread::sleep_for(std::chrono::microseconds(after));
+        shutdown(cfd, SHUT_RDWR);
+        shutdown(sfd, SHUT_RDWR);
+      });
+    }
     conns_.push_back(std::move(conn));
     accepted_++;
   }
@@ -129,6 +139,7 @@ void TcpProxy::CloseAll() {
   for (auto& c : conns) {
     if (c->up.joinable()) c->up.join();
     if (c->down.joinable()) c->down.join();
+    if (c->dropper.joinable()) c->dropper.join();
     close(c->client_fd);
     close(c->server_fd);
   }

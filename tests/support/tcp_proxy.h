@@ -35,6 +35,10 @@ class TcpProxy {
   std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
   // Connections accepted so far.
   int accepted() const { return accepted_.load(); }
+  // From now on, every accepted connection is cut `us` after it was
+  // accepted (0: never), like a broker that accepts and then drops every
+  // client. Keep it short: Cut() waits for pending cuts.
+  void set_drop_after_us(int64_t us) { drop_after_us_ = us; }
 
  private:
   struct Conn {
@@ -42,6 +46,7 @@ class TcpProxy {
     int server_fd = -1;
     std::thread up;
     std::thread down;
+    std::thread dropper;  // set_drop_after_us
   };
 
   bool Listen();
@@ -53,6 +58,7 @@ class TcpProxy {
   const int target_port_;
   int port_ = 0;
   std::atomic<int> accepted_{0};
+  std::atomic<int64_t> drop_after_us_{0};
   std::mutex mu_;
   int listen_fd_ = -1;
   std::thread accept_thread_;
