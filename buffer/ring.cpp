@@ -281,7 +281,8 @@ class RingImpl final : public Ring {
           std::move(queue_.begin(), queue_.end(), std::back_inserter(batch));
           queue_.clear();
         }
-        held_ = batch.size();
+        // held_ keeps counting what a failed commit left (the queue's room
+        // stays as it was); a normal commit leaves the queue its full room.
         through = enqueued_;
         stop = stopping_;
       }
