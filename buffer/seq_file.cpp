@@ -274,6 +274,14 @@ Status RunMarker::WriteMark(size_t index, uint64_t seq) {
   return Status::Ok();
 }
 
+Status RunMarker::DropMarks() {
+  if (fd_ < 0) return Status::Ok();
+  if (::ftruncate(fd_, static_cast<off_t>(marks_offset_)) != 0) {
+    return IoError(Errno("truncate " + path_));
+  }
+  return Status::Ok();
+}
+
 Status RunMarker::MarkReserved(uint64_t seq) { return WriteMark(0, seq); }
 Status RunMarker::MarkCommitted(uint64_t seq) { return WriteMark(1, seq); }
 

@@ -94,10 +94,14 @@ class RunMarker {
   Status Check(Previous* previous);
   // Writes (and fsyncs) the marker for this run with both marks at `seq`.
   Status Create(uint64_t seq);
-  // Rewrites a mark in place (no fsync). Errors are ignored by callers: a
-  // mark that cannot be written only makes a later start more cautious.
+  // Rewrite a mark in place (no fsync: they serve a start after a process
+  // crash on the same boot). A failed reserved mark fails the commit; a
+  // failed committed mark drops both (DropMarks).
   Status MarkReserved(uint64_t seq);
   Status MarkCommitted(uint64_t seq);
+  // Cuts the marks off (the boot id stays): a start after a crash then
+  // cannot trust them and falls back to the reservation.
+  Status DropMarks();
   // Removes it (a clean close); nothing if Create() never succeeded.
   Status Remove();
 

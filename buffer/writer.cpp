@@ -7,6 +7,7 @@
 #include "buffer/codec.h"
 #include "buffer/store.h"
 #include "buffer/writer.h"
+#include "common/log.h"
 
 namespace sluice {
 namespace {
@@ -92,9 +93,9 @@ Status Writer::TryCommit(std::vector<Record>* batch,
   if (!batch->empty()) {
     const uint64_t last = state_.txn.next_seq + batch->size() - 1;
     SLUICE_RETURN_IF_ERROR(seq_.Cover(last));
-    // Best effort, like the mark after the commit: a failed mark only
-    // makes the next start after a crash more cautious.
-    (void)run_.MarkReserved(last);
+    // A start after a crash trusts this mark as the bound of what may have
+    // been handed out: no commit without it.
+    SLUICE_RETURN_IF_ERROR(run_.MarkReserved(last));
   }
   TxnState saved = state_.txn;
   SLUICE_RETURN_IF_ERROR(InTransaction(acked, [&] {
@@ -102,7 +103,15 @@ Status Writer::TryCommit(std::vector<Record>* batch,
     if (s.ok() && OverLimits()) s = EvictToLimits(acked);
     return s;
   }));
-  if (!batch->empty()) (void)run_.MarkCommitted(last_seq());
+  if (!batch->empty()) {
+    Status m = run_.MarkCommitted(last_seq());
+    if (!m.ok()) {
+      // A stale mark could hide a lost WAL from the next start: drop the
+      // marks, so that it falls back to the reservation.
+      LogError("buffer", "run marker: " + m.ToString() + "; dropping its marks");
+      (void)run_.DropMarks();
+    }
+  }
   force_ = false;
   if (state_.txn.evicted_total != saved.evicted_total ||
       (state_.first_seq == 0) != (state_.txn.events == 0)) {

@@ -137,7 +137,12 @@ Status Writer::RestoreSeqFloor(bool created, bool quarantined_now) {
              std::to_string(db_last) + " (its WAL was lost or damaged)";
   }
   if (!unsure.empty()) {
-    uint64_t floor = seq_.reserved();
+    // The marks of a crash on this boot are exact (rewritten before and
+    // after every commit, a failed rewrite fails the commit); otherwise the
+    // reservation bounds every seq that may have been handed out.
+    uint64_t floor = prev.exists && prev.same_boot && prev.marks_valid
+                         ? std::max(prev.reserved, prev.committed)
+                         : seq_.reserved();
     if (prev.marks_valid) floor = std::max({floor, prev.reserved, prev.committed});
     if (floor > db_last) {
       const uint64_t first = db_last + 1;
