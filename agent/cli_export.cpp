@@ -72,7 +72,7 @@ int RunExport(const CommandSpec& spec, Globals& globals, const Parsed& args) {
   HistorySession session;
   int rc = OpenSession(spec, globals, args, &session);
   if (rc >= 0) return rc;
-  HistoryDb* db = session.db.get();
+  HistoryReader* db = session.db.get();
   const HistoryRange& range = session.range;
   const std::string& agent = session.agent;
   Note(EvictedNote(range, session.filter.since_us));

@@ -76,7 +76,7 @@ int OpenSession(const CommandSpec& spec, const Globals& globals, const Parsed& a
   }
   HistoryFilter asked = s->filter;
   if (adjust != nullptr) adjust(&asked);
-  auto h = HistoryDb::Open(data_dir, asked);
+  auto h = HistoryReader::Open(data_dir, asked);
   if (h.ok()) {
     st = (*h)->Range(&s->range);
     if (!st.ok()) st = Status(st.code(), (*h)->path() + ": " + st.message());

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "agent/cli.h"
-#include "agent/history.h"
+#include "buffer/history.h"
 
 namespace sluice {
 namespace cli {
@@ -21,7 +21,7 @@ int ParseFilterArgs(const CommandSpec& spec, const Parsed& args, HistoryFilter* 
 // An open buffer.db for one history command.
 struct HistorySession {
   HistoryFilter filter;  // set readings/alerts before OpenSession
-  std::unique_ptr<HistoryDb> db;
+  std::unique_ptr<HistoryReader> db;
   std::string agent;   // the config's agent.id, or ""
   HistoryRange range;  // when the command started
 };

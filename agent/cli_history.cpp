@@ -26,7 +26,7 @@ ino_t Inode(const std::string& path) {
 
 // Prints every matching event with seq > *after (advancing it). Returns
 // false when stdout failed or a stop was requested; *error on read errors.
-bool PrintFrom(HistoryDb& db, const std::string& agent, bool json, uint64_t* after, Status* error) {
+bool PrintFrom(HistoryReader& db, const std::string& agent, bool json, uint64_t* after, Status* error) {
   std::vector<StoredEvent> page;
   bool done = false;
   while (!done) {
@@ -70,7 +70,7 @@ int RunTail(const CommandSpec& spec, Globals& globals, const Parsed& args) {
   HistorySession session;
   int rc = OpenSession(spec, globals, args, &session);
   if (rc >= 0) return rc;
-  std::unique_ptr<HistoryDb>& db = session.db;
+  std::unique_ptr<HistoryReader>& db = session.db;
   const HistoryRange& range = session.range;
   const std::string& agent = session.agent;
   Status s;
@@ -110,7 +110,7 @@ int RunTail(const CommandSpec& spec, Globals& globals, const Parsed& args) {
         // The daemon set a corrupt buffer.db aside and started a fresh one,
         // whose seqs continue above every seq ever handed out.
         Note("buffer.db was replaced; following the new file");
-        auto reopened = HistoryDb::Open(db->data_dir(), session.filter);
+        auto reopened = HistoryReader::Open(db->data_dir(), session.filter);
         if (reopened.ok()) {
           db = std::move(*reopened);
           inode = now;
@@ -138,7 +138,7 @@ int RunAlerts(const CommandSpec& spec, Globals& globals, const Parsed& args) {
   int rc = OpenSession(spec, globals, args, &session,
                        active ? AllTimes : static_cast<void (*)(HistoryFilter*)>(nullptr));
   if (rc >= 0) return rc;
-  HistoryDb* db = session.db.get();
+  HistoryReader* db = session.db.get();
   const HistoryRange& range = session.range;
   const std::string& agent = session.agent;
   const int64_t since = session.filter.since_us;

@@ -33,9 +33,9 @@
 #include <utility>
 
 #include "buffer/codec.h"
-#include "buffer/reader.h"
-#include "buffer/store.h"
-#include "buffer/writer.h"
+#include "buffer/internal/reader.h"
+#include "buffer/internal/store.h"
+#include "buffer/internal/writer.h"
 #include "common/log.h"
 #include "common/units.h"
 

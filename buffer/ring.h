@@ -37,7 +37,7 @@ struct RingOptions {
   std::vector<std::string> upstreams;    // one persisted cursor each
   // Hard cap on buffer.db's size (PRAGMA max_page_count); reaching it is
   // handled like a full disk. 0: derived from max_bytes (HardCapBytes in
-  // buffer/store.h, 1.5 x max_bytes + 2 MiB).
+  // buffer/internal/store.h, 1.5 x max_bytes + 2 MiB).
   uint64_t max_file_bytes = 0;
 };
 
@@ -59,7 +59,7 @@ struct StoredEvent {
   std::string body;   // encoded sluice.fb.Event with its seq set
 };
 
-// Seq ranges a start could not vouch for (buffer/seq_file.h): never reused,
+// Seq ranges a start could not vouch for (buffer/internal/seq_file.h): never reused,
 // possibly handed out and lost.
 struct GapSummary {
   uint64_t ranges = 0;
@@ -68,6 +68,15 @@ struct GapSummary {
   uint64_t last_last = 0;
   std::string last_reason;
   int64_t last_at_us = 0;
+};
+
+// One such range (the gaps table): skipped, never reused, possibly handed
+// out and lost.
+struct SeqGap {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  std::string reason;
+  int64_t at_us = 0;
 };
 
 struct UpstreamCursorStats {

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "buffer/ring.h"
-#include "buffer/seq_file.h"
+#include "buffer/internal/seq_file.h"
 #include "common/clock.h"
 #include "ring_test_util.h"
 

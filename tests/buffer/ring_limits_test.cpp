@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "buffer/ring.h"
-#include "buffer/store.h"
+#include "buffer/internal/store.h"
 #include "ring_test_util.h"
 
 namespace sluice {

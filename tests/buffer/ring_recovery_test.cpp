@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "buffer/ring.h"
-#include "buffer/seq_file.h"
-#include "buffer/store.h"
+#include "buffer/internal/seq_file.h"
+#include "buffer/internal/store.h"
 #include "ring_test_util.h"
 
 #ifndef SLUICE_BUFFER_TEST_DATA

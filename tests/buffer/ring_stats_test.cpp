@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "buffer/ring.h"
-#include "buffer/store.h"
+#include "buffer/internal/store.h"
 #include "ring_test_util.h"
 
 namespace sluice {

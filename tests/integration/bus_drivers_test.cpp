@@ -2,7 +2,7 @@
 // server on a free loopback port lands in the ring with its scale applied,
 // while i2c and gpio sensors whose hardware is absent fail on their own
 // without stopping the daemon or the modbus sensor.
-#include <sqlite3.h>
+#include <sqlite3.h>  // test oracle: reads buffer.db read-only to check what is on disk
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>

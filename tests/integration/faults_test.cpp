@@ -1,7 +1,7 @@
 // Faults a real sluiced must survive (CONTRACT.md "Guarantees", "Push line
 // protocol"): a full disk at runtime (a 2 MiB tmpfs as data_dir), a corrupt
 // buffer.db at start, bad lines on the push listeners.
-#include <sqlite3.h>
+#include <sqlite3.h>  // test oracle: reads buffer.db read-only to check what is on disk
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>

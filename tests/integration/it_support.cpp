@@ -3,7 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sqlite3.h>
+#include <sqlite3.h>  // test oracle: reads buffer.db read-only to check what is on disk
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 // be in buffer.db, and sluiced must start.
 // Seed: printed; SLUICE_TEST_SEED replays it. Rounds: 20, or
 // SLUICE_POWERCUT_ROUNDS; the whole run is bounded in time as well.
-#include <sqlite3.h>
+#include <sqlite3.h>  // test oracle: reads buffer.db read-only to check what is on disk
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>

@@ -3,7 +3,7 @@
 // committed while the link is cut and arrive afterwards, in order, once;
 // reloads; restarts do not re-fire; --check; the CLI's rules commands.
 #include <signal.h>
-#include <sqlite3.h>
+#include <sqlite3.h>  // test oracle: reads buffer.db read-only to check what is on disk
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>

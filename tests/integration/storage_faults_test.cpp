@@ -13,7 +13,7 @@
 #include <chrono>
 #include <thread>
 
-#include "buffer/seq_file.h"
+#include "buffer/inspect.h"
 #include "tests/integration/cli_live_util.h"
 
 namespace sluice {
@@ -79,8 +79,8 @@ TEST_CASE("failing storage: nothing lost, senders held back, unhealthy until it 
   REQUIRE(ExitStatus(s.d.Terminate()) == 0);
 
   // 50 seqs of reservation left; then the floor must be written, and cannot.
-  REQUIRE(WriteFile(data + "/buffer.seq", SeqReservation::FormatLine(60)));
-  REQUIRE(WriteFile(data + "/buffer.floor", SeqReservation::FormatLine(60)));
+  REQUIRE(WriteFile(data + "/buffer.seq", SeqFloorText(60)));
+  REQUIRE(WriteFile(data + "/buffer.floor", SeqFloorText(60)));
   const std::string blocker = data + "/buffer.floor.tmp";
   REQUIRE(::mkdir(blocker.c_str(), 0700) == 0);
   StartOrFail(s);

@@ -2,7 +2,7 @@
 // pointing at a fake /sys tree in a temp dir) reads sysfs, hwmon, iio and w1
 // sensors into buffer.db, survives hwmon renumbering and a w1 CRC failure,
 // and a sensor whose file is garbage never stops the others.
-#include <sqlite3.h>
+#include <sqlite3.h>  // test oracle: reads buffer.db read-only to check what is on disk
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

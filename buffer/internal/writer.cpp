@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "buffer/codec.h"
-#include "buffer/store.h"
-#include "buffer/writer.h"
+#include "buffer/internal/store.h"
+#include "buffer/internal/writer.h"
 #include "common/log.h"
 
 namespace sluice {

@@ -1,4 +1,4 @@
-#include "agent/history.h"
+#include "buffer/history.h"
 
 #include <flatbuffers/flatbuffers.h>
 #include <sys/stat.h>
@@ -8,7 +8,9 @@
 #include <cstdio>
 
 #include "buffer/codec.h"
-#include "buffer/store.h"
+#include "buffer/internal/reader.h"
+#include "buffer/internal/sqlite_util.h"
+#include "buffer/internal/store.h"
 #include "schemas/sluice_generated.h"
 
 namespace sluice {
@@ -18,28 +20,46 @@ std::string Str(const flatbuffers::String* s) { return s ? s->str() : std::strin
 
 }  // namespace
 
-StatusOr<std::unique_ptr<HistoryDb>> HistoryDb::Open(const std::string& data_dir,
-                                                     const HistoryFilter& filter) {
+struct HistoryReader::Impl {
+  ~Impl() {
+    Status s = forward.Finalize();
+    s = nth.Finalize();
+    s = db.Close();
+  }
+  Status Init(const std::string& path, const HistoryFilter& f);
+
+  std::string data_dir;
+  std::string path;
+  uint64_t corrupt_rows = 0;
+  sql::Db db;
+  sql::Stmt forward;  // after db: finalized before the close
+  sql::Stmt nth;
+  HistoryFilter filter;
+};
+
+StatusOr<std::unique_ptr<HistoryReader>> HistoryReader::Open(const std::string& data_dir,
+                                                             const HistoryFilter& filter) {
   std::string path = DbPath(data_dir);
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return DataFileError(path, errno);
-  std::unique_ptr<HistoryDb> h(new HistoryDb());
-  h->data_dir_ = data_dir;
-  Status s = h->Init(path, filter);
+  auto impl = std::make_unique<Impl>();
+  impl->data_dir = data_dir;
+  Status s = impl->Init(path, filter);
   if (!s.ok()) return Status(s.code(), path + ": " + s.message());
-  return h;
+  return std::unique_ptr<HistoryReader>(new HistoryReader(std::move(impl)));
 }
 
-HistoryDb::~HistoryDb() {
-  Status s = forward_.Finalize();
-  s = nth_.Finalize();
-  s = db_.Close();
-}
+HistoryReader::HistoryReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HistoryReader::~HistoryReader() = default;
 
-Status HistoryDb::Init(const std::string& path, const HistoryFilter& filter) {
-  path_ = path;
-  filter_ = filter;
-  SLUICE_RETURN_IF_ERROR(OpenReadOnlyDb(path, &db_));
+uint64_t HistoryReader::corrupt_rows() const { return impl_->corrupt_rows; }
+const std::string& HistoryReader::path() const { return impl_->path; }
+const std::string& HistoryReader::data_dir() const { return impl_->data_dir; }
+
+Status HistoryReader::Impl::Init(const std::string& p, const HistoryFilter& f) {
+  path = p;
+  filter = f;
+  SLUICE_RETURN_IF_ERROR(OpenReadOnlyDb(path, &db));
   std::string cond;
   if (!filter.sensor_globs.empty()) {
     cond += " AND kind = " + std::to_string(static_cast<int>(EventKind::kReading)) + " AND (";
@@ -63,10 +83,10 @@ Status HistoryDb::Init(const std::string& path, const HistoryFilter& filter) {
       "SELECT seq, ts_us, kind, sensor, body FROM events WHERE seq > :after"
       " AND seq <= :upto" +
       cond + " ORDER BY seq LIMIT :limit";
-  SLUICE_RETURN_IF_ERROR(forward_.Prepare(db_.get(), fwd.c_str()));
-  std::string nth =
+  SLUICE_RETURN_IF_ERROR(forward.Prepare(db.get(), fwd.c_str()));
+  std::string nth_sql =
       "SELECT seq FROM events WHERE 1" + cond + " ORDER BY seq DESC LIMIT 1 OFFSET :offset";
-  return nth_.Prepare(db_.get(), nth.c_str());
+  return nth.Prepare(db.get(), nth_sql.c_str());
 }
 
 namespace {
@@ -88,44 +108,25 @@ void BindU64(sqlite3_stmt* st, const char* name, uint64_t v) {
 
 }  // namespace
 
-Status HistoryDb::Range(HistoryRange* out) {
+Status HistoryReader::Range(HistoryRange* out) {
   *out = HistoryRange();
-  sqlite3* db = db_.get();
+  sqlite3* db = impl_->db.get();
   // One read transaction: every figure from the same snapshot.
   SLUICE_RETURN_IF_ERROR(sql::Exec(db, "BEGIN"));
-  int64_t first = 0, last = 0, next = 1, first_ts = 0;
+  int64_t first = 0, last = 0, first_ts = 0;
+  Meta meta;
   Status s = sql::QueryInt(db, "SELECT coalesce(min(seq), 0) FROM events", &first);
   if (s.ok()) s = sql::QueryInt(db, "SELECT coalesce(max(seq), 0) FROM events", &last);
   if (s.ok()) {
     s = sql::QueryInt(db, "SELECT coalesce((SELECT ts_us FROM events ORDER BY seq LIMIT 1), 0)",
                       &first_ts);
   }
-  if (s.ok()) {
-    s = sql::QueryInt(db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'next_seq'), 1)",
-                      &next);
-  }
-  int64_t has_gaps = 0;
-  if (s.ok()) {
-    s = sql::QueryInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'gaps'", &has_gaps);
-  }
-  if (s.ok() && has_gaps > 0) {
-    sql::Stmt st;
-    s = st.Prepare(db, "SELECT first_seq, last_seq, reason, at_us FROM gaps ORDER BY first_seq");
-    int rc = SQLITE_DONE;
-    while (s.ok() && (rc = st.Step()) == SQLITE_ROW) {
-      SeqGap g;
-      g.first_seq = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
-      g.last_seq = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 1));
-      const unsigned char* why = sqlite3_column_text(st.get(), 2);
-      g.reason = why ? reinterpret_cast<const char*>(why) : "";
-      g.at_us = sqlite3_column_int64(st.get(), 3);
-      out->gaps.push_back(std::move(g));
-    }
-    if (s.ok() && rc != SQLITE_DONE) s = sql::Error(db, rc, "read gaps");
-  }
+  if (s.ok()) s = ReadMeta(db, &meta);
+  if (s.ok()) s = ReadGaps(db, &out->gaps);
   Status c = sql::Exec(db, "COMMIT");
   if (s.ok()) s = c;
   SLUICE_RETURN_IF_ERROR(s);
+  const int64_t next = meta.next_seq == -1 ? 1 : meta.next_seq;
   out->first_seq = static_cast<uint64_t>(first);
   out->last_seq = static_cast<uint64_t>(last);
   out->first_ts_us = first_ts;
@@ -134,55 +135,48 @@ Status HistoryDb::Range(HistoryRange* out) {
   return Status::Ok();
 }
 
-Status HistoryDb::Forward(uint64_t* after, uint64_t upto, size_t max, std::vector<StoredEvent>* out,
-                          bool* done) {
+Status HistoryReader::Forward(uint64_t* after, uint64_t upto, size_t max,
+                              std::vector<StoredEvent>* out, bool* done) {
   *done = true;
   if (max == 0 || upto <= *after) return Status::Ok();
-  sqlite3_stmt* st = forward_.get();
-  BindFilter(st, filter_);
+  sql::Stmt& forward = impl_->forward;
+  sqlite3_stmt* st = forward.get();
+  BindFilter(st, impl_->filter);
   BindU64(st, ":after", *after);
   BindU64(st, ":upto", upto);
   BindU64(st, ":limit", max);
   size_t stepped = 0;
   int rc;
-  while ((rc = forward_.Step()) == SQLITE_ROW) {
+  while ((rc = forward.Step()) == SQLITE_ROW) {
     ++stepped;
-    *after = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
-    const void* body = sqlite3_column_blob(st, 4);
-    size_t len = static_cast<size_t>(sqlite3_column_bytes(st, 4));
-    if (!VerifyEncodedEvent(body, len)) {
-      ++corrupt_rows_;
-      continue;
-    }
     out->emplace_back();
-    StoredEvent& e = out->back();
-    e.seq = *after;
-    e.ts_us = sqlite3_column_int64(st, 1);
-    e.kind = sqlite3_column_int(st, 2);
-    const unsigned char* sensor = sqlite3_column_text(st, 3);
-    e.sensor.assign(reinterpret_cast<const char*>(sensor),
-                    static_cast<size_t>(sqlite3_column_bytes(st, 3)));
-    e.body.assign(static_cast<const char*>(sqlite3_column_blob(st, 4)), len);
+    const bool good = EventFromRow(st, &out->back());
+    *after = out->back().seq;
+    if (!good) {
+      out->pop_back();
+      ++impl_->corrupt_rows;
+    }
   }
   Status s;
-  if (rc != SQLITE_DONE) s = sql::Error(db_.get(), rc, "read events");
-  forward_.Reset();
+  if (rc != SQLITE_DONE) s = sql::Error(impl_->db.get(), rc, "read events");
+  forward.Reset();
   *done = stepped < max;
   return s;
 }
 
-Status HistoryDb::NthFromEnd(uint64_t n, uint64_t* seq, bool* all) {
+Status HistoryReader::NthFromEnd(uint64_t n, uint64_t* seq, bool* all) {
   *seq = 0;
   *all = false;
   if (n == 0) return Status::Ok();
-  sqlite3_stmt* st = nth_.get();
-  BindFilter(st, filter_);
+  sql::Stmt& nth = impl_->nth;
+  sqlite3_stmt* st = nth.get();
+  BindFilter(st, impl_->filter);
   BindU64(st, ":offset", n - 1);
-  int rc = nth_.Step();
+  int rc = nth.Step();
   if (rc == SQLITE_ROW) *seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
   Status s;
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) s = sql::Error(db_.get(), rc, "find tail start");
-  nth_.Reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) s = sql::Error(impl_->db.get(), rc, "find tail start");
+  nth.Reset();
   SLUICE_RETURN_IF_ERROR(s);
   *all = *seq == 0;
   return Status::Ok();

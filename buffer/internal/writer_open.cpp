@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <string>
 #include <utility>
+#include <vector>
 
-#include "buffer/store.h"
-#include "buffer/writer.h"
+#include "buffer/internal/store.h"
+#include "buffer/internal/writer.h"
 
 namespace sluice {
 namespace {
@@ -190,22 +193,16 @@ Status Writer::RecordGap(uint64_t first, uint64_t last, const std::string& reaso
 Status Writer::LoadGaps() {
   GapSummary& g = state_.gaps;
   g = GapSummary();
-  sql::Stmt st;
-  SLUICE_RETURN_IF_ERROR(st.Prepare(
-      db_.get(), "SELECT first_seq, last_seq, reason, at_us FROM gaps ORDER BY first_seq"));
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    uint64_t first = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
-    uint64_t last = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 1));
-    const unsigned char* why = sqlite3_column_text(st.get(), 2);
+  std::vector<SeqGap> gaps;
+  SLUICE_RETURN_IF_ERROR(ReadGaps(db_.get(), &gaps));
+  for (SeqGap& gap : gaps) {
     ++g.ranges;
-    g.seqs += last >= first ? last - first + 1 : 0;
-    g.last_first = first;
-    g.last_last = last;
-    g.last_reason = why ? reinterpret_cast<const char*>(why) : "";
-    g.last_at_us = sqlite3_column_int64(st.get(), 3);
+    g.seqs += gap.last_seq >= gap.first_seq ? gap.last_seq - gap.first_seq + 1 : 0;
+    g.last_first = gap.first_seq;
+    g.last_last = gap.last_seq;
+    g.last_reason = std::move(gap.reason);
+    g.last_at_us = gap.at_us;
   }
-  if (rc != SQLITE_DONE) return sql::Error(db_.get(), rc, "load gaps");
   return Status::Ok();
 }
 
@@ -218,8 +215,9 @@ Status Writer::Prepare() {
       db, "INSERT INTO events(seq, ts_us, sensor, kind, priority, body) "
           "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"));
   SLUICE_RETURN_IF_ERROR(scan_.Prepare(
-      db, "SELECT seq, priority, length(body) + length(CAST(sensor AS BLOB)) "
-          "FROM events INDEXED BY events_evict ORDER BY priority, seq"));
+      db, (std::string("SELECT seq, priority, ") + kRowPayloadSql +
+           " FROM events INDEXED BY events_evict ORDER BY priority, seq")
+              .c_str()));
   SLUICE_RETURN_IF_ERROR(delete_range_.Prepare(
       db, "DELETE FROM events WHERE priority = ?1 AND seq <= ?2"));
   SLUICE_RETURN_IF_ERROR(meta_.Prepare(
@@ -238,39 +236,22 @@ Status Writer::Prepare() {
 Status Writer::LoadState() {
   sqlite3* db = db_.get();
   TxnState& t = state_.txn;
-  {
-    sql::Stmt st;
-    SLUICE_RETURN_IF_ERROR(st.Prepare(db, "SELECT key, value FROM meta"));
-    int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) {
-      std::string key = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
-      uint64_t v = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 1));
-      if (key == "next_seq") t.next_seq = std::max<uint64_t>(v, 1);
-      if (key == "row_count") t.events = v;
-      if (key == "row_bytes") t.bytes = v;
-    }
-    if (rc != SQLITE_DONE) return sql::Error(db, rc, "load meta");
+  Meta meta;
+  SLUICE_RETURN_IF_ERROR(ReadMeta(db, &meta));
+  if (meta.next_seq != -1) {
+    t.next_seq = std::max<uint64_t>(static_cast<uint64_t>(meta.next_seq), 1);
   }
-  {
-    sql::Stmt st;
-    SLUICE_RETURN_IF_ERROR(st.Prepare(db, "SELECT name, value FROM counters"));
-    int rc;
-    while ((rc = st.Step()) == SQLITE_ROW) {
-      std::string name = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0));
-      uint64_t v = static_cast<uint64_t>(sqlite3_column_int64(st.get(), 1));
-      if (name == kWriterCounterNames[0]) t.evicted_total = v;
-      if (name == kWriterCounterNames[1]) t.evicted_full = v;
-      if (name == kWriterCounterNames[2]) state_.full_events = v;
-      if (name == kWriterCounterNames[3]) state_.corrupt_recoveries = v;
-      if (name == kWriterCounterNames[4]) state_.file_replacements = v;
-    }
-    if (rc != SQLITE_DONE) return sql::Error(db, rc, "load counters");
+  if (meta.row_count != -1) t.events = static_cast<uint64_t>(meta.row_count);
+  if (meta.row_bytes != -1) t.bytes = static_cast<uint64_t>(meta.row_bytes);
+  std::map<std::string, int64_t> counters;
+  SLUICE_RETURN_IF_ERROR(ReadCounters(db, &counters));
+  uint64_t* const loaded[5] = {&t.evicted_total, &t.evicted_full, &state_.full_events,
+                               &state_.corrupt_recoveries, &state_.file_replacements};
+  for (size_t i = 0; i < 5; ++i) {
+    auto it = counters.find(kWriterCounterNames[i]);
+    if (it != counters.end()) *loaded[i] = static_cast<uint64_t>(it->second);
+    saved_counters_[i] = *loaded[i];
   }
-  saved_counters_[0] = t.evicted_total;
-  saved_counters_[1] = t.evicted_full;
-  saved_counters_[2] = state_.full_events;
-  saved_counters_[3] = state_.corrupt_recoveries;
-  saved_counters_[4] = state_.file_replacements;
   state_.acked.assign(options_.upstreams.size(), 0);
   t.evicted_unsent.assign(options_.upstreams.size(), 0);
   {

@@ -13,6 +13,8 @@
 // Not thread-safe: writer thread only.
 #pragma once
 
+#include "buffer/internal/private.h"
+
 #include <cstdint>
 #include <string>
 

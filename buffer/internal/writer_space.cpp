@@ -1,9 +1,9 @@
 // Writer: sizing for the file system and the full-disk handling (see
-// buffer/disk_space.h for the strategy).
+// buffer/internal/disk_space.h for the strategy).
 #include <algorithm>
 
-#include "buffer/store.h"
-#include "buffer/writer.h"
+#include "buffer/internal/store.h"
+#include "buffer/internal/writer.h"
 #include "common/log.h"
 
 namespace sluice {

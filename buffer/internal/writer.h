@@ -3,6 +3,8 @@
 // Not thread-safe: writer thread only (and Ring::Open before it starts).
 #pragma once
 
+#include "buffer/internal/private.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -11,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "buffer/disk_space.h"
+#include "buffer/internal/disk_space.h"
 #include "buffer/ring.h"
-#include "buffer/seq_file.h"
-#include "buffer/sqlite_util.h"
+#include "buffer/internal/seq_file.h"
+#include "buffer/internal/sqlite_util.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -93,7 +95,7 @@ class Writer {
   // Opens, checks and configures data_dir/buffer.db into db_ (quarantining
   // a corrupt one: *quarantined counts them, *created is set).
   Status OpenDb(bool* created, uint64_t* quarantined);
-  // The start-up decision of buffer/seq_file.h: continue at the database's
+  // The start-up decision of buffer/internal/seq_file.h: continue at the database's
   // next seq, or above the floor when this start cannot vouch for it.
   Status RestoreSeqFloor(bool created, bool quarantined_now);
   Status RecordGap(uint64_t first, uint64_t last, const std::string& reason);

@@ -2,9 +2,12 @@
 // each object belongs to the thread that owns its connection.
 #pragma once
 
+#include "buffer/internal/private.h"
+
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/status.h"
@@ -26,6 +29,14 @@ Status Exec(sqlite3* db, const char* sql);
 
 // Runs a single-row single-integer query (e.g. "PRAGMA user_version").
 Status QueryInt(sqlite3* db, const char* sql, int64_t* out);
+
+// Runs `sql`, calling row(stmt) for each result row. The error of a failed
+// prepare or step names `sql`.
+Status ForEachRow(sqlite3* db, const std::string& sql,
+                  const std::function<void(sqlite3_stmt*)>& row);
+
+// Column `col` of the current row as text ("" for NULL).
+std::string ColumnText(sqlite3_stmt* st, int col);
 
 // An owned connection; closes on destruction (result logged if not OK).
 class Db {

@@ -24,6 +24,8 @@
 // starts).
 #pragma once
 
+#include "buffer/internal/private.h"
+
 #include <cstdint>
 #include <string>
 

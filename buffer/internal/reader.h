@@ -3,15 +3,22 @@
 // reader per thread.
 #pragma once
 
+#include "buffer/internal/private.h"
+
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "buffer/ring.h"
-#include "buffer/sqlite_util.h"
+#include "buffer/internal/sqlite_util.h"
 
 namespace sluice {
+
+// Reads the current row of a (seq, ts_us, kind, sensor, body) query over
+// events into *out. False when the body fails verification (VerifyEncodedEvent):
+// then only out->seq is set.
+bool EventFromRow(sqlite3_stmt* st, StoredEvent* out);
 
 class ReaderImpl final : public RingReader {
  public:

@@ -1,4 +1,4 @@
-#include "buffer/seq_file.h"
+#include "buffer/internal/seq_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>

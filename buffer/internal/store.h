@@ -10,7 +10,7 @@
 //   counters(name, value) evicted_total, evicted_full, full_events,
 //                         corrupt_recoveries, file_replacements
 //   gaps(first_seq, last_seq, reason, at_us)  seqs possibly lost (see
-//                         buffer/seq_file.h): never reused, maybe never sent
+//                         buffer/internal/seq_file.h): never reused, maybe never sent
 // Migrations run in order, each in its own transaction together with its
 // user_version bump: v1 events/meta/cursors, v2 counters, per-cursor
 // evicted_unsent and the row_count/row_bytes accounting in meta, v3 gaps.
@@ -31,13 +31,17 @@
 // Not thread-safe: each function runs on the connection's owner thread.
 #pragma once
 
+#include "buffer/internal/private.h"
+
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "buffer/ring.h"
-#include "buffer/sqlite_util.h"
+#include "buffer/internal/sqlite_util.h"
 #include "common/clock.h"
 #include "common/status.h"
 
@@ -47,6 +51,8 @@ constexpr int kSchemaVersion = 3;
 // Per-row overhead in the byte accounting: rowid, record header, integer
 // columns, index entry and b-tree cell pointers, roughly.
 constexpr uint64_t kRowOverhead = 40;
+// A row's accounted bytes before kRowOverhead, as SQL over the events table.
+constexpr char kRowPayloadSql[] = "length(body) + length(CAST(sensor AS BLOB))";
 constexpr int kWalAutocheckpointPages = 1000;
 constexpr int64_t kJournalSizeLimit = 8ll << 20;
 
@@ -54,6 +60,20 @@ constexpr int64_t kJournalSizeLimit = 8ll << 20;
 uint64_t HardCapBytes(uint64_t max_bytes);
 
 std::string DbPath(const std::string& data_dir);
+
+// The meta table's values; -1 where a key is absent.
+struct Meta {
+  int64_t next_seq = -1;
+  int64_t row_count = -1;
+  int64_t row_bytes = -1;
+};
+Status ReadMeta(sqlite3* db, Meta* out);
+
+// The counters table by name.
+Status ReadCounters(sqlite3* db, std::map<std::string, int64_t>* out);
+
+// The gaps table in seq order; nothing before schema v3 (no table).
+Status ReadGaps(sqlite3* db, std::vector<SeqGap>* out);
 
 // Applies the migrations from the file's user_version up to
 // kSchemaVersion. A version newer than kSchemaVersion is kInvalidArgument.

@@ -1,4 +1,4 @@
-#include "buffer/sqlite_util.h"
+#include "buffer/internal/sqlite_util.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -70,6 +70,21 @@ Status QueryInt(sqlite3* db, const char* sql, int64_t* out) {
   }
   if (rc != SQLITE_DONE) return Error(db, rc, sql);
   return st.Finalize();
+}
+
+Status ForEachRow(sqlite3* db, const std::string& sql,
+                  const std::function<void(sqlite3_stmt*)>& row) {
+  Stmt st;
+  SLUICE_RETURN_IF_ERROR(st.Prepare(db, sql.c_str()));
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) row(st.get());
+  if (rc != SQLITE_DONE) return Error(db, rc, sql);
+  return Status::Ok();
+}
+
+std::string ColumnText(sqlite3_stmt* st, int col) {
+  const unsigned char* t = sqlite3_column_text(st, col);
+  return t ? reinterpret_cast<const char*>(t) : "";
 }
 
 Db::~Db() {

@@ -1,4 +1,4 @@
-#include "buffer/store.h"
+#include "buffer/internal/store.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -39,8 +39,7 @@ std::vector<std::string> Migrations() {
       "INSERT OR REPLACE INTO meta(key, value)"
       " SELECT 'row_count', count(*) FROM events;"
       "INSERT OR REPLACE INTO meta(key, value)"
-      " SELECT 'row_bytes', coalesce(sum(length(body) +"
-      " length(CAST(sensor AS BLOB)) + " +
+      " SELECT 'row_bytes', coalesce(sum(" + std::string(kRowPayloadSql) + " + " +
           std::to_string(kRowOverhead) + "), 0) FROM events;",
       // v3: seq ranges that may have been handed out and lost (a start
       // that could not be sure: WAL lost, database replaced or quarantined,
@@ -101,6 +100,42 @@ uint64_t HardCapBytes(uint64_t max_bytes) {
 
 std::string DbPath(const std::string& data_dir) {
   return data_dir + "/buffer.db";
+}
+
+Status ReadMeta(sqlite3* db, Meta* out) {
+  *out = Meta();
+  return sql::ForEachRow(db, "SELECT key, value FROM meta", [&](sqlite3_stmt* st) {
+    const std::string key = sql::ColumnText(st, 0);
+    const int64_t v = sqlite3_column_int64(st, 1);
+    if (key == "next_seq") out->next_seq = v;
+    if (key == "row_count") out->row_count = v;
+    if (key == "row_bytes") out->row_bytes = v;
+  });
+}
+
+Status ReadCounters(sqlite3* db, std::map<std::string, int64_t>* out) {
+  out->clear();
+  return sql::ForEachRow(db, "SELECT name, value FROM counters", [&](sqlite3_stmt* st) {
+    (*out)[sql::ColumnText(st, 0)] = sqlite3_column_int64(st, 1);
+  });
+}
+
+Status ReadGaps(sqlite3* db, std::vector<SeqGap>* out) {
+  out->clear();
+  int64_t has = 0;
+  SLUICE_RETURN_IF_ERROR(
+      sql::QueryInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'gaps'", &has));
+  if (has == 0) return Status::Ok();
+  return sql::ForEachRow(
+      db, "SELECT first_seq, last_seq, reason, at_us FROM gaps ORDER BY first_seq",
+      [&](sqlite3_stmt* st) {
+        SeqGap g;
+        g.first_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+        g.last_seq = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
+        g.reason = sql::ColumnText(st, 2);
+        g.at_us = sqlite3_column_int64(st, 3);
+        out->push_back(std::move(g));
+      });
 }
 
 Status Migrate(sqlite3* db) {

@@ -1,14 +1,29 @@
-#include "buffer/reader.h"
+#include "buffer/internal/reader.h"
 
 #include <sys/stat.h>
 
 #include <cerrno>
 
 #include "buffer/codec.h"
-#include "buffer/store.h"
+#include "buffer/internal/store.h"
 #include "common/log.h"
 
 namespace sluice {
+
+bool EventFromRow(sqlite3_stmt* st, StoredEvent* out) {
+  out->seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+  const void* body = sqlite3_column_blob(st, 4);
+  const size_t len = static_cast<size_t>(sqlite3_column_bytes(st, 4));
+  if (!VerifyEncodedEvent(body, len)) return false;
+  out->ts_us = sqlite3_column_int64(st, 1);
+  out->kind = sqlite3_column_int(st, 2);
+  const unsigned char* sensor = sqlite3_column_text(st, 3);
+  out->sensor.assign(reinterpret_cast<const char*>(sensor),
+                     static_cast<size_t>(sqlite3_column_bytes(st, 3)));
+  body = sqlite3_column_blob(st, 4);  // column_text may not move it, but
+  out->body.assign(static_cast<const char*>(body), len);  // be safe
+  return true;
+}
 
 ReaderImpl::ReaderImpl(std::shared_ptr<std::atomic<uint64_t>> corrupt_rows,
                        std::shared_ptr<std::atomic<uint64_t>> generation)
@@ -56,10 +71,10 @@ Status ReaderImpl::ReadAfter(uint64_t after_seq, size_t max_events,
   // No LIMIT in SQL: corrupt rows are skipped, and a caller must still get
   // max_events good ones when there are that many.
   while (got < max_events && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const void* body = sqlite3_column_blob(st, 4);
-    size_t body_len = static_cast<size_t>(sqlite3_column_bytes(st, 4));
-    uint64_t seq = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
-    if (!VerifyEncodedEvent(body, body_len)) {
+    out->emplace_back();
+    if (!EventFromRow(st, &out->back())) {
+      const uint64_t seq = out->back().seq;
+      out->pop_back();
       corrupt_rows_->fetch_add(1, std::memory_order_relaxed);
       if (++logged_corrupt_ <= 10) {
         LogError("buffer", "skipping corrupt event body at seq " +
@@ -67,16 +82,6 @@ Status ReaderImpl::ReadAfter(uint64_t after_seq, size_t max_events,
       }
       continue;
     }
-    out->emplace_back();
-    StoredEvent& e = out->back();
-    e.seq = seq;
-    e.ts_us = sqlite3_column_int64(st, 1);
-    e.kind = sqlite3_column_int(st, 2);
-    const unsigned char* sensor = sqlite3_column_text(st, 3);
-    e.sensor.assign(reinterpret_cast<const char*>(sensor),
-                    static_cast<size_t>(sqlite3_column_bytes(st, 3)));
-    body = sqlite3_column_blob(st, 4);  // column_text may not move it, but
-    e.body.assign(static_cast<const char*>(body), body_len);  // be safe
     ++got;
   }
   Status s;

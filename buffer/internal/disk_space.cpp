@@ -1,4 +1,4 @@
-#include "buffer/disk_space.h"
+#include "buffer/internal/disk_space.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
