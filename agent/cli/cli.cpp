@@ -1,4 +1,4 @@
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 
 #include <fnmatch.h>
 #include <signal.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "common/units.h"
 
 namespace sluice {

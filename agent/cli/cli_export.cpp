@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/cli_commands.h"
-#include "agent/cli_format.h"
+#include "agent/cli/cli_commands.h"
+#include "agent/cli/cli_format.h"
 #include "common/clock.h"
 
 namespace sluice {

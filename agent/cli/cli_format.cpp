@@ -1,11 +1,11 @@
-#include "agent/cli_format.h"
+#include "agent/cli/cli_format.h"
 
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 
-#include "agent/payload.h"
-#include "agent/stored_reading.h"
+#include "agent/payload/payload.h"
+#include "agent/payload/stored_reading.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/units.h"

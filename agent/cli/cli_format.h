@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "agent/history.h"
 
 namespace sluice {
@@ -43,7 +43,7 @@ void Note(const std::string& text);
 // 2026-11-25T16:12:42.913Z  seq 42  boiler.temp  21.5 C      (readings)
 // 2026-11-25T16:12:43.000Z  seq 43  ALERT hot firing critical value 86.2  message
 std::string HumanLine(const StoredEvent& e);
-// The uplink's JSON document (agent/payload.h) plus "\n"; without "agent"
+// The uplink's JSON document (agent/payload/payload.h) plus "\n"; without "agent"
 // when `agent` is empty (no config read). "" for a corrupt body.
 std::string JsonLine(const std::string& agent, const StoredEvent& e);
 

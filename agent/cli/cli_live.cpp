@@ -1,5 +1,5 @@
 // `sluice status [--json] [--watch]` and `sluice metrics`.
-#include "agent/cli_live.h"
+#include "agent/cli/cli_live.h"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <thread>
 
-#include "agent/cli.h"
-#include "agent/config.h"
-#include "agent/control_client.h"
+#include "agent/cli/cli.h"
+#include "agent/config/config.h"
+#include "agent/control/control_client.h"
 
 namespace sluice {
 namespace {

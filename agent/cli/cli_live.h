@@ -1,5 +1,5 @@
 // `sluice status` and `sluice metrics`: the live commands, answered by the
-// running sluiced over its control socket (agent/control_server.h).
+// running sluiced over its control socket (agent/control/control_server.h).
 // Exit status: 0 ok, 1 sluiced unreachable (not running, no permission,
 // no answer), 2 bad usage or an unreadable config.
 #pragma once

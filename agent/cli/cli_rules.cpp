@@ -1,13 +1,13 @@
 // `sluice rules check|list|backtest` (CONTRACT.md "sluice (CLI)").
-#include "agent/cli_commands.h"
+#include "agent/cli/cli_commands.h"
 
 #include <cinttypes>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/stored_reading.h"
+#include "agent/config/config.h"
+#include "agent/payload/stored_reading.h"
 #include "buffer/ring.h"
 #include "common/clock.h"
 #include "common/json.h"

@@ -4,7 +4,7 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "agent/cli_live.h"
+#include "agent/cli/cli_live.h"
 #include "common/event.h"
 #include "common/units.h"
 

@@ -1,15 +1,15 @@
 // sluice: the operator's command-line tool (CONTRACT.md "sluice (CLI)").
 // One table of commands; each entry names its options, its help text and
-// the function that runs it (agent/cli_commands.h). History commands read
+// the function that runs it (agent/cli/cli_commands.h). History commands read
 // buffer.db read-only and work whether or not the daemon runs; live
 // commands (status, metrics) ask the daemon over its control socket.
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "agent/cli.h"
-#include "agent/cli_commands.h"
-#include "agent/cli_live.h"
+#include "agent/cli/cli.h"
+#include "agent/cli/cli_commands.h"
+#include "agent/cli/cli_live.h"
 
 namespace sluice {
 namespace cli {
@@ -19,7 +19,7 @@ constexpr OptionSpec kSince{"--since", nullptr, true, false};
 constexpr OptionSpec kUntil{"--until", nullptr, true, false};
 constexpr OptionSpec kSensor{"--sensor", nullptr, true, true};
 
-// status and metrics: the live commands of agent/cli_live.h.
+// status and metrics: the live commands of agent/cli/cli_live.h.
 int RunLive(const std::string& command, Globals& globals, const Parsed& args) {
   LiveCli live{globals.config_path, globals.config_given, globals.socket, globals.json};
   return RunLiveCommand(live, command, args.Has("--watch"));

@@ -1,6 +1,6 @@
-#include "agent/config.h"
+#include "agent/config/config.h"
 
-#include "agent/config_section.h"
+#include "agent/config/config_section.h"
 
 #include <arpa/inet.h>
 
@@ -178,7 +178,7 @@ void ParseRules(Errors& errors, const toml::table& t, RulesConfig* r) {
   sec.Finish();
 }
 
-void ParseTls(Errors& errors, const toml::table& t, const std::string& owner, UpstreamConfig* u) {
+void ParseTls(Errors& errors, const toml::table& t, const std::string& owner, UplinkOptions* u) {
   Section sec(errors, t, owner + " tls");
   sec.String("ca_file", &u->tls_ca_file);
   sec.String("cert_file", &u->tls_cert_file);
@@ -191,7 +191,7 @@ void ParseTls(Errors& errors, const toml::table& t, const std::string& owner, Up
 }
 
 void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const AgentConfig& agent,
-                   std::set<std::string>* names, UpstreamConfig* u) {
+                   std::set<std::string>* names, UplinkOptions* u) {
   std::string label = "[[upstream]] #" + std::to_string(index + 1);
   Section sec(errors, t, label);
   if (!sec.String("name", &u->name)) u->name = index == 0 ? "upstream" : "upstream-" + std::to_string(index + 1);

@@ -10,6 +10,7 @@
 
 #include <toml++/toml.h>
 
+#include "agent/uplink/uplink_options.h"
 #include "buffer/ring.h"
 #include "common/status.h"
 #include "drivers/driver.h"
@@ -52,43 +53,13 @@ struct RulesConfig {
   int64_t max_future_us = 86400000000;
 };
 
-enum class PayloadFormat { kJson, kFlatbuffers };
-
-// The MQTT client library an uplink uses (`client` key).
-enum class MqttClient { kMosquitto, kPaho };
-
-struct UpstreamConfig {
-  std::string name;
-  std::string url;
-  std::string client_id;       // default: agent.id
-  MqttClient client = MqttClient::kMosquitto;  // "mosquitto" | "paho"
-  std::string topic = "sluice/{agent}/{sensor}";
-  std::string alert_topic = "sluice/{agent}/alerts/{rule}";
-  std::string status_topic = "sluice/{agent}/status";
-  int qos = 1;
-  PayloadFormat format = PayloadFormat::kJson;
-  size_t batch_max_events = 256;
-  size_t max_inflight = 256;
-  std::string username;
-  std::string password_file;
-  bool tls = false;            // from the url scheme
-  std::string tls_ca_file;
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  bool tls_verify = true;
-  int keepalive_s = 30;
-  int64_t connect_timeout_us = 10000000;
-  int64_t reconnect_min_us = 500000;
-  int64_t reconnect_max_us = 30000000;
-};
-
 struct Config {
   std::string path;
   AgentConfig agent;
   BufferConfig buffer;
   std::vector<SensorConfig> sensors;
   RulesConfig rules;
-  std::vector<UpstreamConfig> upstreams;
+  std::vector<UplinkOptions> upstreams;  // [[upstream]], validated
   // The parsed document; SensorConfig::params point into it.
   std::shared_ptr<toml::table> document;
 };

@@ -1,5 +1,5 @@
 // Strict, typed access to the tables of sluiced's config file. Private to
-// agent/config.cpp (split off to keep each file small); not a public header.
+// agent/config/config.cpp (split off to keep each file small); not a public header.
 #pragma once
 
 #include <cstdint>

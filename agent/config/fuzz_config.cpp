@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "common/toml_guard.h"
 #include "common/toml_parse.h"
 

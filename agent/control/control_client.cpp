@@ -1,4 +1,4 @@
-#include "agent/control_client.h"
+#include "agent/control/control_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>

@@ -1,4 +1,4 @@
-// The client side of sluiced's control socket (agent/control_server.h):
+// The client side of sluiced's control socket (agent/control/control_server.h):
 // one request line out, one response line back, bounded in time and size.
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "agent/control_server.h"
+#include "agent/control/control_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,13 +16,17 @@
 #include <list>
 #include <mutex>
 
+#include "agent/control/control_server_impl.h"
 #include "common/json.h"
 #include "common/log.h"
 
 namespace sluice {
+
+using control_internal::Errno;
+using control_internal::kMaxHttpHeader;
+
 namespace {
 
-constexpr size_t kMaxHttpHeader = 8 << 10;
 constexpr size_t kReadChunk = 16 << 10;
 
 int64_t NowUs() {
@@ -30,8 +34,6 @@ int64_t NowUs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 std::string ErrorLine(const std::string& message) {
   return "{\"ok\":false,\"error\":" + JsonString(message) + "}";
@@ -44,22 +46,6 @@ bool FillUnixAddr(const std::string& path, sockaddr_un* addr) {
   std::memcpy(addr->sun_path, path.data(), path.size());
   return true;
 }
-
-struct Conn {
-  int fd = -1;
-  bool http = false;
-  bool eof = false;          // the peer closed its side
-  bool close_after = false;  // close once `out` is written
-  std::string in;
-  std::string out;
-  size_t out_pos = 0;
-  int64_t last_us = 0;  // last progress
-  // When the request now being read began (0: none). A request must be
-  // complete within idle_timeout of its first byte, however slowly it
-  // trickles in; an HTTP connection's one request counts from accept.
-  int64_t request_us = 0;
-  bool pending() const { return out_pos < out.size(); }
-};
 
 }  // namespace
 
@@ -74,48 +60,6 @@ bool UnixSocketAnswers(const std::string& path) {
   ::close(fd);
   return alive;
 }
-
-struct ControlServer::Impl {
-  ControlServerOptions opt;
-  Handler handler;
-  MetricsText metrics;
-  int unix_fd = -1;
-  int http_fd = -1;
-  int wake[2] = {-1, -1};
-  dev_t sock_dev = 0;
-  ino_t sock_ino = 0;
-  std::list<Conn> conns;  // server thread only
-  // Out of file descriptors: accepting waits until then (the pending
-  // connection would otherwise keep poll() returning at once).
-  int64_t accept_paused_until_us = 0;  // server thread only
-  std::thread thread;
-  std::atomic<bool> stop{false};
-  bool stopped = false;
-  mutable std::mutex mu;
-  ControlServerStats stats;  // guarded by mu
-
-  ~Impl() { CloseAll(); }
-
-  void Count(uint64_t ControlServerStats::*field) {
-    std::lock_guard<std::mutex> lk(mu);
-    ++(stats.*field);
-  }
-
-  Status BindUnix();
-  Status BindHttp(int* port);
-  void CloseAll();
-  void Run();
-  void Accept(int listen_fd, bool http);
-  // Full: closes the connection of this listener that has been idle longest
-  // to make room. False if none is idle.
-  bool EvictOldestIdle(bool http);
-  void ReadFrom(Conn& c);
-  void WriteTo(Conn& c);
-  void Process(Conn& c);
-  void ProcessControl(Conn& c);
-  void ProcessHttp(Conn& c);
-  std::string Answer(const std::string& line);
-};
 
 Status ControlServer::Impl::BindUnix() {
   const std::string& path = opt.socket_path;
@@ -162,44 +106,6 @@ Status ControlServer::Impl::BindUnix() {
   if (::stat(path.c_str(), &st) == 0) {
     sock_dev = st.st_dev;
     sock_ino = st.st_ino;
-  }
-  return Status::Ok();
-}
-
-Status ControlServer::Impl::BindHttp(int* port) {
-  bool v6 = opt.metrics_host.find(':') != std::string::npos;
-  std::string where = (v6 ? "[" + opt.metrics_host + "]" : opt.metrics_host) + ":" +
-                      std::to_string(opt.metrics_port);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(opt.metrics_port));
-    if (inet_pton(AF_INET6, opt.metrics_host.c_str(), &a->sin6_addr) != 1) {
-      return InvalidArgument("metrics_listen: bad address " + where);
-    }
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(opt.metrics_port));
-    if (inet_pton(AF_INET, opt.metrics_host.c_str(), &a->sin_addr) != 1) {
-      return InvalidArgument("metrics_listen: bad address " + where);
-    }
-    len = sizeof *a;
-  }
-  http_fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (http_fd < 0) return IoError(Errno("metrics_listen socket"));
-  int one = 1;
-  ::setsockopt(http_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(http_fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(http_fd, 64) != 0) {
-    return IoError(Errno("metrics_listen " + where));
-  }
-  len = sizeof ss;
-  if (::getsockname(http_fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    *port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                     : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   }
   return Status::Ok();
 }
@@ -384,53 +290,6 @@ void ControlServer::Impl::ProcessControl(Conn& c) {
     c.out = Answer(line) + "\n";
     c.out_pos = 0;
   }
-}
-
-void ControlServer::Impl::ProcessHttp(Conn& c) {
-  if (c.pending() || c.close_after) return;
-  size_t end = c.in.find("\r\n\r\n");
-  if (end == std::string::npos) end = c.in.find("\n\n");
-  auto respond = [&](const char* status, const std::string& extra, const std::string& body,
-                     bool head) {
-    c.out = std::string("HTTP/1.0 ") + status + "\r\n" + extra +
-            "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-    if (!head) c.out += body;
-    c.out_pos = 0;
-    c.close_after = true;
-    c.in.clear();
-  };
-  if (end == std::string::npos) {
-    if (c.in.size() > kMaxHttpHeader) {
-      Count(&ControlServerStats::oversized);
-      respond("431 Request Header Fields Too Large", "", "request headers too large\n", false);
-    } else if (c.eof) {
-      c.close_after = true;
-    }
-    return;
-  }
-  Count(&ControlServerStats::http_requests);
-  std::string first = c.in.substr(0, c.in.find_first_of("\r\n"));
-  size_t sp1 = first.find(' ');
-  size_t sp2 = sp1 == std::string::npos ? sp1 : first.find(' ', sp1 + 1);
-  if (sp2 == std::string::npos || first.compare(sp2 + 1, 5, "HTTP/") != 0) {
-    respond("400 Bad Request", "Content-Type: text/plain\r\n", "bad request\n", false);
-    return;
-  }
-  std::string method = first.substr(0, sp1);
-  std::string target = first.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string path = target.substr(0, target.find('?'));
-  if (path != "/metrics") {
-    respond("404 Not Found", "Content-Type: text/plain\r\n", "not found; try /metrics\n",
-            method == "HEAD");
-    return;
-  }
-  if (method != "GET" && method != "HEAD") {
-    respond("405 Method Not Allowed", "Allow: GET, HEAD\r\nContent-Type: text/plain\r\n",
-            "method not allowed\n", false);
-    return;
-  }
-  respond("200 OK", "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n", metrics(),
-          method == "HEAD");
 }
 
 void ControlServer::Impl::Process(Conn& c) {

@@ -1,4 +1,4 @@
-#include "agent/daemon.h"
+#include "agent/daemon/daemon.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,9 +10,9 @@
 #include <fstream>
 #include <set>
 
-#include "agent/ring_sink.h"
-#include "agent/rules_runner.h"
-#include "agent/uplink.h"
+#include "agent/daemon/ring_sink.h"
+#include "agent/daemon/rules_runner.h"
+#include "agent/uplink/uplink.h"
 #include "buffer/codec.h"
 #include "common/log.h"
 #include "common/mqtt_text.h"
@@ -108,7 +108,7 @@ StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
     d->drivers_.push_back(std::move(*driver));
   }
   for (size_t i = 0; i < d->config_.upstreams.size(); ++i) {
-    const UpstreamConfig& u = d->config_.upstreams[i];
+    const UplinkOptions& u = d->config_.upstreams[i];
     if (u.password_file.empty()) continue;
     auto pw = ReadPasswordFile(u.password_file);  // as the uplink reads it at start
     if (!pw.ok()) {
@@ -148,7 +148,7 @@ Status Daemon::Start() {
   ro.durability = config_.buffer.durability;
   ro.commit_interval_us = config_.buffer.commit_interval_us;
   ro.sync_interval_us = config_.buffer.sync_interval_us;
-  for (const UpstreamConfig& u : config_.upstreams) ro.upstreams.push_back(u.name);
+  for (const UplinkOptions& u : config_.upstreams) ro.upstreams.push_back(u.name);
   auto ring = Ring::Open(ro, clock_);
   if (!ring.ok()) {
     return Status(ring.status().code(), "cannot open the buffer in data_dir " +

@@ -4,7 +4,7 @@
 // Start order: control socket (first: it is also what keeps a second
 // sluiced off the same data_dir; answers "starting" until Start() is done),
 // ring (opens or recovers buffer.db, starts the writer),
-// rules (state restored, windows refilled; see agent/rules_runner.h),
+// rules (state restored, windows refilled; see agent/daemon/rules_runner.h),
 // uplinks (a dead broker is normal: they buffer and retry), push
 // listeners, scheduler. Shutdown: scheduler and listeners stop, the ring
 // commits what is queued, the rules thread evaluates it and commits its
@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/control_server.h"
-#include "agent/status.h"
+#include "agent/config/config.h"
+#include "agent/control/control_server.h"
+#include "agent/daemon/status.h"
 #include "buffer/ring.h"
 #include "common/clock.h"
 #include "common/status.h"

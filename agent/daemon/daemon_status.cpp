@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <cstdio>
 
-#include "agent/daemon.h"
-#include "agent/rules_runner.h"
-#include "agent/uplink.h"
-#include "drivers/mqtt.h"
+#include "agent/daemon/daemon.h"
+#include "agent/daemon/rules_runner.h"
+#include "agent/uplink/uplink.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/units.h"
+#include "drivers/mqtt.h"
 
 namespace sluice {
 namespace {
@@ -42,7 +42,7 @@ void WarnIfOthersRead(const std::string& what, const std::string& path) {
 }  // namespace
 
 void Daemon::CheckSecretFiles() const {
-  for (const UpstreamConfig& u : config_.upstreams) {
+  for (const UplinkOptions& u : config_.upstreams) {
     WarnIfOthersRead("upstream \"" + u.name + "\": password_file", u.password_file);
     WarnIfOthersRead("upstream \"" + u.name + "\": tls key_file", u.tls_key_file);
   }

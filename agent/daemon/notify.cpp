@@ -1,4 +1,4 @@
-#include "agent/notify.h"
+#include "agent/daemon/notify.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>

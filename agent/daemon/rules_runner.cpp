@@ -1,4 +1,4 @@
-#include "agent/rules_runner.h"
+#include "agent/daemon/rules_runner.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "agent/stored_reading.h"
+#include "agent/payload/stored_reading.h"
 #include "buffer/codec.h"
 #include "common/log.h"
 

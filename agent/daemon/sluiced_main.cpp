@@ -10,9 +10,9 @@
 #include <cstring>
 #include <string>
 
-#include "agent/config.h"
-#include "agent/daemon.h"
-#include "agent/notify.h"
+#include "agent/config/config.h"
+#include "agent/daemon/daemon.h"
+#include "agent/daemon/notify.h"
 #include "common/clock.h"
 #include "common/log.h"
 

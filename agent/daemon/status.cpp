@@ -1,4 +1,4 @@
-#include "agent/status.h"
+#include "agent/daemon/status.h"
 
 #include <cmath>
 #include <cstdio>

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/control_server.h"
-#include "agent/rules_runner.h"
-#include "agent/uplink.h"
+#include "agent/control/control_server.h"
+#include "agent/daemon/rules_runner.h"
+#include "agent/uplink/uplink.h"
 #include "buffer/ring.h"
 #include "drivers/push.h"
 #include "drivers/scheduler.h"

@@ -1,4 +1,4 @@
-#include "agent/stored_reading.h"
+#include "agent/payload/stored_reading.h"
 
 #include <flatbuffers/flatbuffers.h>
 

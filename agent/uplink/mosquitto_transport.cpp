@@ -24,7 +24,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "agent/transport.h"
+#include "agent/uplink/transport.h"
 #include "common/log.h"
 #include "common/mqtt_text.h"
 

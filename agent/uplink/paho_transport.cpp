@@ -22,7 +22,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "agent/transport.h"
+#include "agent/uplink/transport.h"
 #include "common/log.h"
 
 namespace sluice {

@@ -1,6 +1,6 @@
 // The narrow seam between an uplink and an MQTT broker. Two implementations:
-// libmosquitto (agent/mosquitto_transport.cpp, the default) and Paho
-// (agent/paho_transport.cpp, which converts mqtt::exception into Status at
+// libmosquitto (agent/uplink/mosquitto_transport.cpp, the default) and Paho
+// (agent/uplink/paho_transport.cpp, which converts mqtt::exception into Status at
 // this boundary); tests use a real Mosquitto.
 #pragma once
 
@@ -97,7 +97,7 @@ StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls);
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(
     const TransportOptions& options, TransportListener* listener);
 
-// A libmosquitto client (agent/mosquitto_transport.cpp; a fresh `struct
+// A libmosquitto client (agent/uplink/mosquitto_transport.cpp; a fresh `struct
 // mosquitto` per connection: never resumes). Same contract and errors as
 // NewPahoTransport; no network activity before Connect().
 StatusOr<std::unique_ptr<Transport>> NewMosquittoTransport(

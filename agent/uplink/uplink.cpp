@@ -1,10 +1,11 @@
-#include "agent/uplink.h"
+#include "agent/uplink/uplink.h"
 
 #include <algorithm>
 #include <chrono>
 #include <utility>
 
 #include "common/backoff.h"
+#include "common/event.h"
 #include "common/log.h"
 #include "common/mqtt_text.h"
 
@@ -30,9 +31,9 @@ constexpr int64_t kLinkLogIntervalUs = 10 * 1000000ll;
 
 }  // namespace
 
-Uplink::Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_index,
+Uplink::Uplink(const UplinkOptions& options, std::string agent_id, size_t ring_index,
                Ring& ring, Clock& clock, TransportFactory factory)
-    : config_(config),
+    : options_(options),
       agent_(std::move(agent_id)),
       index_(ring_index),
       ring_(ring),
@@ -40,10 +41,10 @@ Uplink::Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_i
       up_log_(LogLevel::kInfo, kLog, kLinkLogIntervalUs, clock),
       down_log_(LogLevel::kWarn, kLog, kLinkLogIntervalUs, clock),
       factory_(factory                                   ? std::move(factory)
-               : config.client == MqttClient::kPaho ? TransportFactory(NewPahoTransport)
+               : options.client == MqttClient::kPaho ? TransportFactory(NewPahoTransport)
                                                     : TransportFactory(NewMosquittoTransport)) {
-  stats_.name = config_.name;
-  stats_.url = RedactUrl(config_.url);
+  stats_.name = options_.name;
+  stats_.url = RedactUrl(options_.url);
 }
 
 Uplink::~Uplink() {
@@ -54,52 +55,52 @@ Uplink::~Uplink() {
 Status Uplink::Start() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (started_) return Internal("uplink " + config_.name + " started twice");
+    if (started_) return Internal("uplink " + options_.name + " started twice");
   }
-  auto topic = TopicTemplate::Parse(config_.topic);
-  if (!topic.ok()) return InvalidArgument("upstream " + config_.name + ": topic: " + topic.status().message());
-  auto alert = TopicTemplate::Parse(config_.alert_topic);
-  if (!alert.ok()) return InvalidArgument("upstream " + config_.name + ": alert_topic: " + alert.status().message());
-  auto status = TopicTemplate::Parse(config_.status_topic);
-  if (!status.ok()) return InvalidArgument("upstream " + config_.name + ": status_topic: " + status.status().message());
+  auto topic = TopicTemplate::Parse(options_.topic);
+  if (!topic.ok()) return InvalidArgument("upstream " + options_.name + ": topic: " + topic.status().message());
+  auto alert = TopicTemplate::Parse(options_.alert_topic);
+  if (!alert.ok()) return InvalidArgument("upstream " + options_.name + ": alert_topic: " + alert.status().message());
+  auto status = TopicTemplate::Parse(options_.status_topic);
+  if (!status.ok()) return InvalidArgument("upstream " + options_.name + ": status_topic: " + status.status().message());
   if (status->varies()) {
-    return InvalidArgument("upstream " + config_.name + ": status_topic may only use {agent}");
+    return InvalidArgument("upstream " + options_.name + ": status_topic may only use {agent}");
   }
-  if (config_.qos < 0 || config_.qos > 1) {
-    return InvalidArgument("upstream " + config_.name + ": qos must be 0 or 1");
+  if (options_.qos < 0 || options_.qos > 1) {
+    return InvalidArgument("upstream " + options_.name + ": qos must be 0 or 1");
   }
   topic_ = std::move(*topic);
   alert_topic_ = std::move(*alert);
   status->Expand(agent_, "", "", &status_topic_);
 
   TransportOptions to;
-  to.url = config_.url;
-  to.client_id = config_.client_id.empty() ? agent_ : config_.client_id;
-  to.username = config_.username;
-  if (!config_.password_file.empty()) {
-    auto pw = ReadPasswordFile(config_.password_file);
-    if (!pw.ok()) return InvalidArgument("upstream " + config_.name + ": " + pw.status().message());
+  to.url = options_.url;
+  to.client_id = options_.client_id.empty() ? agent_ : options_.client_id;
+  to.username = options_.username;
+  if (!options_.password_file.empty()) {
+    auto pw = ReadPasswordFile(options_.password_file);
+    if (!pw.ok()) return InvalidArgument("upstream " + options_.name + ": " + pw.status().message());
     to.password = std::move(*pw);
   }
-  to.tls.ca_file = config_.tls_ca_file;
-  to.tls.cert_file = config_.tls_cert_file;
-  to.tls.key_file = config_.tls_key_file;
-  to.tls.verify = config_.tls_verify;
-  to.keepalive_s = config_.keepalive_s;
-  to.connect_timeout_us = config_.connect_timeout_us;
-  to.max_inflight = std::max<size_t>(1, config_.max_inflight);
+  to.tls.ca_file = options_.tls_ca_file;
+  to.tls.cert_file = options_.tls_cert_file;
+  to.tls.key_file = options_.tls_key_file;
+  to.tls.verify = options_.tls_verify;
+  to.keepalive_s = options_.keepalive_s;
+  to.connect_timeout_us = options_.connect_timeout_us;
+  to.max_inflight = std::max<size_t>(1, options_.max_inflight);
   to.will_topic = status_topic_;
   to.will_payload = "offline";
   auto transport = factory_(to, this);
   if (!transport.ok()) {
     return Status(transport.status().code(),
-                  "upstream " + config_.name + ": " + transport.status().message());
+                  "upstream " + options_.name + ": " + transport.status().message());
   }
   auto reader = ring_.NewReader();
   if (!reader.ok()) return reader.status();
   transport_ = std::move(*transport);
   reader_ = std::move(*reader);
-  if (config_.format == PayloadFormat::kFlatbuffers) {
+  if (options_.format == PayloadFormat::kFlatbuffers) {
     batch_ = std::make_unique<BatchEncoder>(agent_);
   }
   {
@@ -202,10 +203,10 @@ void Uplink::UpdateRates() {
 void Uplink::Run() {
   // Reset only by a connection that stayed up kStableConnectionUs: one that
   // is accepted and dropped at once counts as a failed attempt.
-  ReconnectBackoff backoff(std::max<int64_t>(1000, config_.reconnect_min_us),
-                           std::max<int64_t>(config_.reconnect_min_us, config_.reconnect_max_us),
+  ReconnectBackoff backoff(std::max<int64_t>(1000, options_.reconnect_min_us),
+                           std::max<int64_t>(options_.reconnect_min_us, options_.reconnect_max_us),
                            clock_);
-  const std::string url = RedactUrl(config_.url);
+  const std::string url = RedactUrl(options_.url);
   bool ever_connected = false;
   std::string last_logged;
   for (;;) {
@@ -226,7 +227,7 @@ void Uplink::Run() {
       }
       const int n = backoff.failures();
       if (st.message() != last_logged || (n & (n - 1)) == 0) {
-        LogWarn(kLog, config_.name + ": " + st.message() + "; retrying in " +
+        LogWarn(kLog, options_.name + ": " + st.message() + "; retrying in " +
                           std::to_string(delay / 1000) + "ms (attempt " + std::to_string(n) + ")");
         last_logged = st.message();
       }
@@ -236,7 +237,7 @@ void Uplink::Run() {
     backoff.Connected();
     last_logged.clear();
     const int64_t connected_at = clock_.NowMonotonicUs();
-    up_log_.Log(config_.name + ": connected to " + url);
+    up_log_.Log(options_.name + ": connected to " + url);
     {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.connected = true;
@@ -278,13 +279,13 @@ void Uplink::Run() {
       }
       Drain(grace);
       Status off = transport_->Publish(status_topic_, "offline", 7, 1, true, kStatusTag);
-      if (!off.ok()) LogDebug(kLog, config_.name + ": publish offline: " + off.message());
+      if (!off.ok()) LogDebug(kLog, options_.name + ": publish offline: " + off.message());
       transport_->Disconnect(std::clamp<int64_t>(grace, 200000, 1000000));
-      LogInfo(kLog, config_.name + ": disconnected");
+      LogInfo(kLog, options_.name + ": disconnected");
       break;
     }
     const int64_t up_ms = (clock_.NowMonotonicUs() - connected_at) / 1000;
-    down_log_.Log(config_.name + ": connection to " + url + " lost after " +
+    down_log_.Log(options_.name + ": connection to " + url + " lost after " +
                   std::to_string(up_ms) + " ms: " + why);
     transport_->Disconnect(0);
     SleepUs(backoff.NextDelayUs());
@@ -294,7 +295,7 @@ void Uplink::Run() {
 }
 
 std::string Uplink::Session() {
-  const size_t window = std::max<size_t>(1, config_.max_inflight);
+  const size_t window = std::max<size_t>(1, options_.max_inflight);
   for (;;) {
     UpdateRates();
     {
@@ -311,7 +312,7 @@ std::string Uplink::Session() {
       }
     }
     const size_t available = pending_.size() - pending_pos_;
-    const size_t want = batch_ ? config_.batch_max_events : 1;
+    const size_t want = batch_ ? options_.batch_max_events : 1;
     if (available < want && !Refill()) return "ring read failed";
     if (pending_pos_ >= pending_.size()) {
       ring_.WaitForCommit(read_after_, kPollUs);
@@ -328,12 +329,12 @@ bool Uplink::Refill() {
     pending_pos_ = 0;
   }
   const size_t chunk =
-      batch_ ? std::max<size_t>(256, 2 * config_.batch_max_events)
-             : std::clamp<size_t>(config_.max_inflight, 64, 1024);
+      batch_ ? std::max<size_t>(256, 2 * options_.batch_max_events)
+             : std::clamp<size_t>(options_.max_inflight, 64, 1024);
   if (pending_.size() >= chunk) return true;
   Status st = reader_->ReadAfter(read_after_, chunk - pending_.size(), &pending_);
   if (!st.ok()) {
-    LogError(kLog, config_.name + ": ring read: " + st.ToString());
+    LogError(kLog, options_.name + ": ring read: " + st.ToString());
     SetError("ring read: " + st.message());
     return false;
   }
@@ -353,7 +354,7 @@ bool Uplink::PublishNext(std::string* error) {
 bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
   Status st = EventToJson(agent_, e, &payload_);
   if (!st.ok()) {
-    LogError(kLog, config_.name + ": skipping seq " + std::to_string(e.seq) + ": " + st.message());
+    LogError(kLog, options_.name + ": skipping seq " + std::to_string(e.seq) + ": " + st.message());
     std::lock_guard<std::mutex> lock(mu_);
     stats_.corrupt_skipped++;
     return true;
@@ -369,7 +370,7 @@ bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
     inflight_.push_back({e.seq, 1, static_cast<uint32_t>(payload_.size()), false});
     inflight_bytes_ += payload_.size();
   }
-  st = transport_->Publish(topic_buf_, payload_.data(), payload_.size(), config_.qos, false,
+  st = transport_->Publish(topic_buf_, payload_.data(), payload_.size(), options_.qos, false,
                            e.seq);
   if (!st.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -391,10 +392,10 @@ bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
 bool Uplink::PublishBatch(std::string* error) {
   batch_->Clear();
   size_t corrupt = 0;
-  while (pending_pos_ < pending_.size() && batch_->count() < config_.batch_max_events) {
+  while (pending_pos_ < pending_.size() && batch_->count() < options_.batch_max_events) {
     const StoredEvent& e = pending_[pending_pos_++];
     if (!batch_->Add(e).ok()) {
-      LogError(kLog, config_.name + ": skipping seq " + std::to_string(e.seq) +
+      LogError(kLog, options_.name + ": skipping seq " + std::to_string(e.seq) +
                          ": body is not a valid Event");
       ++corrupt;
     }
@@ -413,7 +414,7 @@ bool Uplink::PublishBatch(std::string* error) {
     inflight_.push_back({tag, events, static_cast<uint32_t>(batch_->size()), false});
     inflight_bytes_ += batch_->size();
   }
-  Status st = transport_->Publish(topic_buf_, batch_->data(), batch_->size(), config_.qos,
+  Status st = transport_->Publish(topic_buf_, batch_->data(), batch_->size(), options_.qos,
                                   false, tag);
   if (!st.ok()) {
     std::lock_guard<std::mutex> lock(mu_);

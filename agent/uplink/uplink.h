@@ -29,10 +29,10 @@
 #include <thread>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/payload.h"
-#include "agent/topic.h"
-#include "agent/transport.h"
+#include "agent/payload/payload.h"
+#include "agent/uplink/topic.h"
+#include "agent/uplink/transport.h"
+#include "agent/uplink/uplink_options.h"
 #include "buffer/ring.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -65,11 +65,11 @@ struct UplinkStats {
 
 class Uplink final : private TransportListener {
  public:
-  // `config` is copied. `ring_index` is the upstream's position in
+  // `options` is copied. `ring_index` is the upstream's position in
   // RingOptions::upstreams. `ring` and `clock` must outlive the uplink.
-  // `factory` defaults to the transport config.client names
+  // `factory` defaults to the transport options.client names
   // (NewMosquittoTransport or NewPahoTransport).
-  Uplink(const UpstreamConfig& config, std::string agent_id, size_t ring_index, Ring& ring,
+  Uplink(const UplinkOptions& options, std::string agent_id, size_t ring_index, Ring& ring,
          Clock& clock, TransportFactory factory = nullptr);
   ~Uplink() override;  // Stop(0) if still running
   Uplink(const Uplink&) = delete;
@@ -87,7 +87,7 @@ class Uplink final : private TransportListener {
 
   // Thread-safe.
   UplinkStats Stats() const;
-  const std::string& name() const { return config_.name; }
+  const std::string& name() const { return options_.name; }
 
  private:
   // A message in flight: it covers the events (prev, last_seq].
@@ -120,7 +120,7 @@ class Uplink final : private TransportListener {
   // Waits on cv_ up to us, or until stop / loss. Returns early on stop.
   void SleepUs(int64_t us);
 
-  const UpstreamConfig config_;
+  const UplinkOptions options_;
   const std::string agent_;
   const size_t index_;
   Ring& ring_;
