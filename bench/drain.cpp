@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <map>
 
-#include "agent/payload.h"
+#include "agent/payload/payload.h"
 #include "bench/bench.h"
 #include "bench/drain.h"
 #include "bench/util.h"

@@ -16,7 +16,7 @@
 #include <memory>
 #include <thread>
 
-#include "agent/ring_sink.h"
+#include "agent/daemon/ring_sink.h"
 #include "bench/bench.h"
 #include "bench/util.h"
 #include "common/clock.h"

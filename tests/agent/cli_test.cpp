@@ -1,14 +1,14 @@
-// The sluice command framework (agent/cli.h) and the history output formats
-// (agent/cli_format.h): option parsing, --since/--until times, CSV quoting,
+// The sluice command framework (agent/cli/cli.h) and the history output formats
+// (agent/cli/cli_format.h): option parsing, --since/--until times, CSV quoting,
 // JSON lines.
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "agent/cli_format.h"
+#include "agent/cli/cli_format.h"
 #include "buffer/codec.h"
 #include "common/json_parse.h"
 #include "common/units.h"

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 using namespace sluice;
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 using namespace sluice;
 
@@ -77,7 +77,7 @@ TEST_CASE("the contract's example config parses with every value") {
   CHECK(c->rules.files.size() == 1);
   CHECK(c->rules.max_future_us == 86400000000);
   REQUIRE(c->upstreams.size() == 1);
-  const UpstreamConfig& u = c->upstreams[0];
+  const UplinkOptions& u = c->upstreams[0];
   CHECK(u.name == "cloud");
   CHECK(u.tls);
   CHECK(u.format == PayloadFormat::kFlatbuffers);

@@ -1,7 +1,7 @@
 // ControlServer against real sockets: the line protocol, garbage, oversized
 // and never-reading clients, the client cap, socket file mode and stale
 // files, the HTTP /metrics listener; PrometheusText escaping.
-#include "agent/control_server.h"
+#include "agent/control/control_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/control_client.h"
-#include "agent/status.h"
+#include "agent/control/control_client.h"
+#include "agent/daemon/status.h"
 #include "common/json.h"
 #include "tests/support/support.h"
 

@@ -1,4 +1,4 @@
-#include "agent/payload.h"
+#include "agent/payload/payload.h"
 
 #include <catch2/catch.hpp>
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "agent/transport.h"
+#include "agent/uplink/transport.h"
 #include "tests/support/mosquitto_broker.h"
 #include "tests/support/support.h"
 #include "tests/support/tcp_proxy.h"

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/uplink.h"
+#include "agent/uplink/uplink.h"
 #include "buffer/codec.h"
 #include "tests/agent/certs.h"
 #include "tests/integration/it_support.h"
@@ -149,8 +149,8 @@ struct RingFixture {
   }
 };
 
-UpstreamConfig TlsUpstream(const std::string& url) {
-  UpstreamConfig c;
+UplinkOptions TlsUpstream(const std::string& url) {
+  UplinkOptions c;
   c.name = "cloud";
   c.url = url;
   c.tls = url.rfind("mqtts://", 0) == 0 || url.rfind("ssl://", 0) == 0;
@@ -200,7 +200,7 @@ void CheckRetainedOnline(const std::string& plain_url) {
 // checks them at a subscriber on the plain listener, and optionally that
 // the broker keeps the retained "online" (a fresh subscription costs Paho
 // a few seconds here, so only some cases look).
-void CheckDelivers(TlsBroker& broker, const UpstreamConfig& config, int n,
+void CheckDelivers(TlsBroker& broker, const UplinkOptions& config, int n,
                    bool check_retained = false) {
   Subscriber sub(broker.PlainUrl(), "sluice/#");
   std::string err;
@@ -228,7 +228,7 @@ void CheckDelivers(TlsBroker& broker, const UpstreamConfig& config, int n,
 
 // Runs an uplink that must not get a connection; returns its stats after
 // at least `attempts` failed attempts. Nothing may be acknowledged meanwhile.
-UplinkStats CheckRefused(const UpstreamConfig& config, int64_t at_least_us = 500000,
+UplinkStats CheckRefused(const UplinkOptions& config, int64_t at_least_us = 500000,
                          uint64_t attempts = 2) {
   RingFixture rf;
   rf.Append(10);
@@ -309,7 +309,7 @@ TEST_CASE("verification is on by default: a broker signed by another CA is refus
   // The uplink's ca_file, rewritten below: Paho loads it on every connect.
   const std::string trust = dir.Join("trust.pem");
   REQUIRE(testing::WriteFile(trust, testing::ReadFile(Pki().ca)));
-  UpstreamConfig config = TlsUpstream(broker.TlsUrl());
+  UplinkOptions config = TlsUpstream(broker.TlsUrl());
   config.tls_ca_file = trust;
   REQUIRE(config.tls_verify);  // the default
 
@@ -360,7 +360,7 @@ TEST_CASE("verification checks the host name: a certificate for another name is 
   // verify = false accepts it.
   TlsBroker broker;
   StartBroker(broker, Pki().server_wrong_host);
-  UpstreamConfig off = TlsUpstream(broker.TlsUrl());
+  UplinkOptions off = TlsUpstream(broker.TlsUrl());
   off.tls_verify = false;
   CheckDelivers(broker, off, 20);
 }
@@ -368,7 +368,7 @@ TEST_CASE("verification checks the host name: a certificate for another name is 
 TEST_CASE("verify = false connects to a broker signed by another CA", "[tls]") {
   TlsBroker broker;
   StartBroker(broker, Pki().server_other_ca);
-  UpstreamConfig config = TlsUpstream(broker.TlsUrl());
+  UplinkOptions config = TlsUpstream(broker.TlsUrl());
   config.tls_verify = false;  // ca_file still names the wrong CA
   CheckDelivers(broker, config, 50);
 }
@@ -379,13 +379,13 @@ TEST_CASE("mutual TLS: refused without a client certificate or with one from ano
   Refusal(Kind::kForeignClientCert);
   TlsBroker broker;
   StartBroker(broker, Pki().server, /*require_cert=*/true);
-  UpstreamConfig good = TlsUpstream(broker.TlsUrl());
+  UplinkOptions good = TlsUpstream(broker.TlsUrl());
   good.tls_cert_file = Pki().client.cert;
   good.tls_key_file = Pki().client.key;
   CheckDelivers(broker, good, 100);
 }
 
-// KNOWN BUG (agent/paho_transport.cpp, PahoTransport::Connect): when a TLS
+// KNOWN BUG (agent/uplink/paho_transport.cpp, PahoTransport::Connect): when a TLS
 // failure leaves nothing in OpenSSL's error queue during the handshake,
 // Paho never calls the ssl error handler and the error is only Paho's
 // generic "TCP/TLS connect failure" / "TCP connect completion failure":
@@ -521,7 +521,7 @@ TEST_CASE("username + password_file over TLS: the right password delivers, a wro
 
   // The right password (its file ends in a newline, as `echo` writes it).
   PasswordSetup ps;
-  UpstreamConfig config = TlsUpstream(ps.broker.TlsUrl());
+  UplinkOptions config = TlsUpstream(ps.broker.TlsUrl());
   config.username = kGateway;
   config.password_file = ps.right_file;
   PasswordSubscriber sub(ps.broker.plain_port(), ps.dir.Join("sub.out"));
@@ -539,7 +539,7 @@ TEST_CASE("username + password_file over TLS: the right password delivers, a wro
   up.Stop(200000);
 }
 
-// KNOWN BUG (agent/paho_transport.cpp, PahoTransport::Connect): the CONNACK
+// KNOWN BUG (agent/uplink/paho_transport.cpp, PahoTransport::Connect): the CONNACK
 // names ("bad user name or password", "not authorized") are appended only
 // if e.get_reason_code() == 0, but for MQTT 3.1.1 Paho C++ 1.2 sets the
 // exception's reason to MQTTPP_V3_CODE and get_reason_code() then returns
@@ -560,7 +560,7 @@ std::string Refusal(Kind kind) {
   if (it != done.end()) return it->second;
   std::unique_ptr<PasswordSetup> ps;
   TlsBroker broker;
-  UpstreamConfig config;
+  UplinkOptions config;
   switch (kind) {
     case Kind::kWrongHost:
       StartBroker(broker, Pki().server_wrong_host);

@@ -1,4 +1,4 @@
-#include "agent/topic.h"
+#include "agent/uplink/topic.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // Both transports (libmosquitto and Paho) against a real Mosquitto on a
 // free loopback port: every case runs once per transport (GENERATE).
-#include "agent/transport.h"
+#include "agent/uplink/transport.h"
 
 #include <sys/resource.h>
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "agent/uplink.h"
+#include "agent/uplink/uplink.h"
 #include "tests/support/mosquitto_broker.h"
 #include "tests/support/support.h"
 #include "tests/support/tcp_proxy.h"
@@ -50,7 +50,7 @@ TEST_CASE("a broker that drops every connection is redialled ever more slowly", 
   auto ring = Ring::Open(ro, SystemClock::Get());
   REQUIRE(ring.ok());
 
-  UpstreamConfig c;
+  UplinkOptions c;
   c.name = "cloud";
   c.url = proxy.url();
   c.client = client;

@@ -1,7 +1,7 @@
 // The uplink with a real ring, a real Mosquitto and a real subscriber:
 // online delivery, link cuts, broker restarts, a broker down at start,
 // flatbuffers batches and QoS 0.
-#include "agent/uplink.h"
+#include "agent/uplink/uplink.h"
 
 #include <catch2/catch.hpp>
 
@@ -10,7 +10,7 @@
 #include <memory>
 #include <thread>
 
-#include "agent/payload.h"
+#include "agent/payload/payload.h"
 #include "buffer/codec.h"
 #include "schemas/sluice_generated.h"
 #include "tests/support/mosquitto_broker.h"
@@ -85,8 +85,8 @@ struct RingFixture {
   uint64_t next_ = 1;
 };
 
-UpstreamConfig Config(const std::string& url) {
-  UpstreamConfig c;
+UplinkOptions Config(const std::string& url) {
+  UplinkOptions c;
   c.name = "cloud";
   c.url = url;
   c.max_inflight = 64;
@@ -247,7 +247,7 @@ TEST_CASE("link cut mid-drain: backlog drains in order, no gap", "[uplink]") {
   const uint64_t kN = 20000;
   rf.Append(static_cast<int>(kN));
 
-  UpstreamConfig cfg = Config(proxy.url());
+  UplinkOptions cfg = Config(proxy.url());
   Uplink up(cfg, kAgent, 0, *rf.ring, SystemClock::Get());
   REQUIRE(up.Start().ok());
   const int kCuts = 3;
@@ -289,7 +289,7 @@ TEST_CASE("broker restart mid-drain: delivery resumes, no gap", "[uplink]") {
   const uint64_t kN = 10000;
   rf.Append(static_cast<int>(kN));
 
-  UpstreamConfig cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
+  UplinkOptions cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
   Uplink up(cfg, kAgent, 0, *rf.ring, SystemClock::Get());
   REQUIRE(up.Start().ok());
   REQUIRE(sub.WaitFor([&](const std::vector<ReceivedMessage>& m) { return m.size() >= kN / 3; },
@@ -374,7 +374,7 @@ TEST_CASE("flatbuffers batches decode to every seq", "[uplink]") {
   RingFixture rf;
   const uint64_t kN = 5050;
   rf.Append(static_cast<int>(kN));
-  UpstreamConfig cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
+  UplinkOptions cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
   cfg.format = PayloadFormat::kFlatbuffers;
   cfg.batch_max_events = 100;
   cfg.max_inflight = 8;
@@ -417,7 +417,7 @@ TEST_CASE("QoS 0: delivered and acked on hand-off", "[uplink]") {
   REQUIRE(sub.Start(&err));
   RingFixture rf;
   rf.Append(500);
-  UpstreamConfig cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
+  UplinkOptions cfg = Config("mqtt://127.0.0.1:" + std::to_string(broker.port()));
   cfg.qos = 0;
   Uplink up(cfg, kAgent, 0, *rf.ring, SystemClock::Get());
   REQUIRE(up.Start().ok());

@@ -1,0 +1,77 @@
+// What `sluice status` and `sluice metrics` show: one snapshot of the
+// daemon (agent, sensors, push listeners, buffer, upstreams, rules, control
+// server), rendered as the control socket's status response (JSON) or as
+// Prometheus text exposition format 0.0.4. No credentials: upstream URLs are
+// redacted (RedactUrl) and nothing else holds secrets.
+//
+// Thread-safety: pure functions over a plain value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/control/control_server.h"
+#include "agent/daemon/rules_runner.h"
+#include "agent/uplink/uplink.h"
+#include "buffer/ring.h"
+#include "drivers/push.h"
+#include "drivers/scheduler.h"
+
+namespace sluice {
+
+struct PushSnapshot {
+  std::string name;
+  std::string listen;
+  PushStats stats;
+};
+
+struct UpstreamSnapshot {
+  UplinkStats stats;
+  int64_t since_wall_us = 0;         // when it last (dis)connected
+  uint64_t evicted_unsent = 0;       // evicted before this upstream got them
+  int64_t oldest_unacked_ts_us = 0;  // event time of acked_seq + 1 (0: none)
+  double drain_eta_s = -1;           // backlog / (ack rate - ingest rate); -1: not draining
+};
+
+struct DaemonSnapshot {
+  std::string agent_id;
+  std::string version;
+  int64_t pid = 0;
+  int64_t now_us = 0;      // wall clock
+  int64_t started_us = 0;  // wall clock at start
+  int64_t uptime_us = 0;   // monotonic
+  // The pipeline runs (writer loop and rules thread alive: what earns the
+  // watchdog's ping, Daemon::Healthy) and commits succeed.
+  bool healthy = false;
+  std::string unhealthy_reason;  // why not, "" when healthy
+  std::vector<SensorStatus> sensors;
+  std::vector<std::string> sensor_units;  // parallel to sensors
+  std::vector<PushSnapshot> listeners;
+  RingStats ring;
+  std::string durability;  // off | normal | full
+  uint64_t max_events = 0;
+  uint64_t max_bytes = 0;
+  double ingest_rate = 0;  // events committed per second, recently
+  std::vector<UpstreamSnapshot> upstreams;
+  bool rules_enabled = false;
+  RulesRunnerStats rules;
+  ControlServerStats control;
+};
+
+// Fills drain_eta_s of every upstream from its backlog and rates.
+void EstimateDrain(DaemonSnapshot* s);
+
+// {"ok":true,"agent":{...},"sensors":[...],"listeners":[...],"buffer":{...},
+//  "upstreams":[...],"rules":{...},"alerts":[...],"control":{...}}
+// (field list: README "Control socket").
+std::string StatusJson(const DaemonSnapshot& s);
+
+// Prometheus text exposition 0.0.4: # HELP and # TYPE for every family,
+// counters end in _total, label values escaped.
+std::string PrometheusText(const DaemonSnapshot& s);
+
+// Escapes a Prometheus label value (\\, \", \n).
+std::string PromLabelEscape(const std::string& v);
+
+}  // namespace sluice
