@@ -18,6 +18,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/net.h"
 
 namespace sluice {
 namespace {
@@ -37,14 +38,6 @@ std::string ErrorLine(const std::string& message) {
   return "{\"ok\":false,\"error\":" + JsonString(message) + "}";
 }
 
-bool FillUnixAddr(const std::string& path, sockaddr_un* addr) {
-  if (path.empty() || path.size() >= sizeof(addr->sun_path)) return false;
-  std::memset(addr, 0, sizeof *addr);
-  addr->sun_family = AF_UNIX;
-  std::memcpy(addr->sun_path, path.data(), path.size());
-  return true;
-}
-
 struct Conn {
   int fd = -1;
   bool http = false;
@@ -62,18 +55,6 @@ struct Conn {
 };
 
 }  // namespace
-
-bool UnixSocketAnswers(const std::string& path) {
-  sockaddr_un addr;
-  if (!FillUnixAddr(path, &addr)) return false;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  // EAGAIN: a listener whose backlog is full is alive too.
-  bool alive = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
-  ::close(fd);
-  return alive;
-}
 
 struct ControlServer::Impl {
   ControlServerOptions opt;
@@ -119,88 +100,38 @@ struct ControlServer::Impl {
 
 Status ControlServer::Impl::BindUnix() {
   const std::string& path = opt.socket_path;
-  sockaddr_un addr;
-  if (!FillUnixAddr(path, &addr)) {
-    return InvalidArgument("control socket \"" + path + "\": path empty or too long");
-  }
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return InvalidArgument("control socket " + path +
-                             " exists and is not a socket; not replacing it");
+  size_t slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    std::string dir = path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+      return IoError(Errno("creating " + dir + " for the control socket"));
     }
-    if (UnixSocketAnswers(path)) {
+  }
+  StatusOr<BoundUnixSocket> bound = sluice::BindUnix(path, 0660, SOCK_STREAM, 64);
+  if (!bound.ok()) {
+    if (bound.status().code() == StatusCode::kUnavailable) {
       return Unavailable("another sluiced is already serving the control socket " + path +
                          " (is it running? stop it first)");
     }
-    if (::unlink(path.c_str()) != 0)
-      return IoError(Errno("removing the stale control socket " + path));
+    return Status(bound.status().code(), "control socket " + bound.status().message());
+  }
+  if (bound->replaced_stale) {
     LogInfo("control", "replaced a stale control socket " + path + " (left by a crash)");
-  } else {
-    size_t slash = path.find_last_of('/');
-    if (slash != std::string::npos && slash > 0) {
-      std::string dir = path.substr(0, slash);
-      if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-        return IoError(Errno("creating " + dir + " for the control socket"));
-      }
-    }
   }
-  unix_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (unix_fd < 0) return IoError(Errno("control socket"));
-  // The file takes the socket inode's mode minus the umask at bind(): never
-  // wider than 0660, whatever the umask. chmod then sets exactly 0660
-  // before listen(), so nobody could connect in between.
-  (void)::fchmod(unix_fd, 0660);
-  if (::bind(unix_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return IoError(Errno("binding the control socket " + path));
-  }
-  if (::chmod(path.c_str(), 0660) != 0 || ::listen(unix_fd, 64) != 0) {
-    Status s = IoError(Errno("control socket " + path));
-    ::unlink(path.c_str());
-    return s;
-  }
-  if (::stat(path.c_str(), &st) == 0) {
-    sock_dev = st.st_dev;
-    sock_ino = st.st_ino;
-  }
+  unix_fd = bound->fd.release();
+  sock_dev = bound->dev;
+  sock_ino = bound->ino;
   return Status::Ok();
 }
 
 Status ControlServer::Impl::BindHttp(int* port) {
-  bool v6 = opt.metrics_host.find(':') != std::string::npos;
-  std::string where = (v6 ? "[" + opt.metrics_host + "]" : opt.metrics_host) + ":" +
-                      std::to_string(opt.metrics_port);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(opt.metrics_port));
-    if (inet_pton(AF_INET6, opt.metrics_host.c_str(), &a->sin6_addr) != 1) {
-      return InvalidArgument("metrics_listen: bad address " + where);
-    }
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(opt.metrics_port));
-    if (inet_pton(AF_INET, opt.metrics_host.c_str(), &a->sin_addr) != 1) {
-      return InvalidArgument("metrics_listen: bad address " + where);
-    }
-    len = sizeof *a;
+  StatusOr<BoundInetSocket> bound =
+      BindInet(opt.metrics_host, opt.metrics_port, SOCK_STREAM, 64);
+  if (!bound.ok()) {
+    return Status(bound.status().code(), "metrics_listen: " + bound.status().message());
   }
-  http_fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (http_fd < 0) return IoError(Errno("metrics_listen socket"));
-  int one = 1;
-  ::setsockopt(http_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(http_fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(http_fd, 64) != 0) {
-    return IoError(Errno("metrics_listen " + where));
-  }
-  len = sizeof ss;
-  if (::getsockname(http_fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    *port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                     : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  }
+  http_fd = bound->fd.release();
+  *port = bound->port;
   return Status::Ok();
 }
 
