@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "buffer/ring.h"
+#include "common/broker_address.h"
 #include "common/status.h"
 #include "drivers/driver.h"
 
@@ -59,7 +60,8 @@ enum class MqttClient { kMosquitto, kPaho };
 
 struct UpstreamConfig {
   std::string name;
-  std::string url;
+  std::string url;             // as written (shown by status, credentials refused)
+  BrokerAddress broker;        // url, parsed
   std::string client_id;       // default: agent.id
   MqttClient client = MqttClient::kMosquitto;  // "mosquitto" | "paho"
   std::string topic = "sluice/{agent}/{sensor}";

@@ -7,6 +7,7 @@
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/mqtt_text.h"
+#include "common/redact_url.h"
 
 namespace sluice {
 namespace {
@@ -73,7 +74,7 @@ Status Uplink::Start() {
   status->Expand(agent_, "", "", &status_topic_);
 
   TransportOptions to;
-  to.url = config_.url;
+  to.broker = config_.broker;
   to.client_id = config_.client_id.empty() ? agent_ : config_.client_id;
   to.username = config_.username;
   if (!config_.password_file.empty()) {

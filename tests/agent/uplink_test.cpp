@@ -89,6 +89,7 @@ UpstreamConfig Config(const std::string& url) {
   UpstreamConfig c;
   c.name = "cloud";
   c.url = url;
+  c.broker = ParseBrokerAddress(url).value();
   c.max_inflight = 64;
   c.keepalive_s = 5;
   c.connect_timeout_us = 2000000;
