@@ -16,6 +16,7 @@
 #include <list>
 #include <mutex>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -26,11 +27,9 @@ namespace {
 constexpr size_t kMaxHttpHeader = 8 << 10;
 constexpr size_t kReadChunk = 16 << 10;
 
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// Idle and request deadlines of real poll() waits: only real time drives
+// them, so the process clock rather than an injected one.
+int64_t NowUs() { return SystemClock::Get().NowMonotonicUs(); }
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
