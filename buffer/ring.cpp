@@ -356,7 +356,8 @@ class RingImpl final : public Ring {
       const uint64_t target = last_seq_.load();
       if (target == synced_seq_) continue;
       lk.unlock();
-      Status s = FsyncPath(wal);
+      // No WAL right now (just checkpointed and removed): nothing unsynced.
+      Status s = FsyncPath(wal, /*missing_ok=*/true);
       if (s.ok() && !dir_synced) {
         s = FsyncDir(options_.data_dir);
         dir_synced = s.ok();
@@ -370,19 +371,6 @@ class RingImpl final : public Ring {
         sync_log_.Log("periodic fsync of the WAL failed: " + s.ToString());
       }
     }
-  }
-
-  static Status FsyncPath(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      // No WAL right now (just checkpointed and removed): nothing unsynced.
-      if (errno == ENOENT) return Status::Ok();
-      return IoError("open " + path + ": " + std::strerror(errno));
-    }
-    Status s;
-    if (::fsync(fd) != 0) s = IoError("fsync " + path + ": " + std::strerror(errno));
-    ::close(fd);
-    return s;
   }
 
   const RingOptions options_;

@@ -51,53 +51,29 @@ const char* JsonTypeName(const JsonValue& v) {
 
 bool KeyChar(char c) { return c != '.' && c != '[' && c != ']' && c != '\'' && c != '"'; }
 
-// host[:port] or [v6][:port] after the scheme.
-Status ParseBrokerUrl(const std::string& url, std::string* host, int* port) {
-  std::string rest;
-  for (const char* scheme : {"mqtt://", "tcp://"}) {
-    if (url.rfind(scheme, 0) == 0) rest = url.substr(std::strlen(scheme));
+// The broker url of an mqtt sensor: plain MQTT only, errors in the words
+// of the sensor's params.
+Status ParseSourceUrl(const std::string& url, BrokerAddress* broker) {
+  const std::string shown = "\"" + RedactUrl(url) + "\"";
+  switch (ParseBrokerUrl(url, broker)) {
+    case BrokerUrlError::kNone:
+      if (broker->tls) {
+        return InvalidArgument("must be mqtt://HOST[:PORT] (TLS is not supported by this driver)");
+      }
+      return Status::Ok();
+    case BrokerUrlError::kCredentials:
+      return InvalidArgument("must not hold credentials (" + shown +
+                             "): the user name belongs in param \"username\" and the password "
+                             "in the file named by param \"password_file\"");
+    case BrokerUrlError::kScheme:
+      return InvalidArgument("must be mqtt://HOST[:PORT] or tcp://HOST[:PORT], not " + shown);
+    case BrokerUrlError::kHost:
+      return InvalidArgument("needs a host name or address (no path, no user@): " + shown);
+    case BrokerUrlError::kPortSyntax:
+    case BrokerUrlError::kPortRange:
+      return InvalidArgument("has a bad port in " + shown + " (1 .. 65535)");
   }
-  if (rest.empty()) {
-    if (url.rfind("mqtts://", 0) == 0 || url.rfind("ssl://", 0) == 0) {
-      return InvalidArgument("must be mqtt://HOST[:PORT] (TLS is not supported by this driver)");
-    }
-    return InvalidArgument("must be mqtt://HOST[:PORT] or tcp://HOST[:PORT], not \"" +
-                           RedactUrl(url) + "\"");
-  }
-  std::string port_text;
-  if (rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string::npos)
-      return InvalidArgument("has an unclosed '[' in \"" + RedactUrl(url) + "\"");
-    *host = rest.substr(1, close - 1);
-    rest = rest.substr(close + 1);
-    if (!rest.empty() && rest[0] != ':')
-      return InvalidArgument("has junk after ']' in \"" + RedactUrl(url) + "\"");
-    if (!rest.empty()) port_text = rest.substr(1);
-  } else {
-    size_t colon = rest.rfind(':');
-    *host = rest.substr(0, colon);
-    if (colon != std::string::npos) port_text = rest.substr(colon + 1);
-  }
-  if (UrlHasUserinfo(url)) {
-    return InvalidArgument("must not hold credentials (\"" + RedactUrl(url) +
-                           "\"): the user name belongs in param \"username\" and the password "
-                           "in the file named by param \"password_file\"");
-  }
-  if (host->empty() || host->find_first_of("/?#@ ") != std::string::npos) {
-    return InvalidArgument("needs a host name or address (no path, no user@): \"" +
-                           RedactUrl(url) + "\"");
-  }
-  *port = 1883;
-  if (!port_text.empty() || (url.back() == ':')) {
-    char* end = nullptr;
-    long p = std::strtol(port_text.c_str(), &end, 10);
-    if (port_text.empty() || *end != '\0' || p < 1 || p > 65535) {
-      return InvalidArgument("has a bad port in \"" + RedactUrl(url) + "\" (1 .. 65535)");
-    }
-    *port = static_cast<int>(p);
-  }
-  return Status::Ok();
+  return InvalidArgument("is not a broker url: " + shown);
 }
 
 }  // namespace
@@ -208,8 +184,8 @@ void MqttDriver::SetError(const std::string& error) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.last_error = error;
   }
-  conn_log_.Log("sensor \"" + spec_.name + "\": " + options_.host + ":" +
-                std::to_string(options_.port) + ": " + error);
+  conn_log_.Log("sensor \"" + spec_.name + "\": " + options_.broker.host + ":" +
+                std::to_string(options_.broker.port) + ": " + error);
 }
 
 void MqttDriver::Run() {
@@ -229,7 +205,7 @@ void MqttDriver::Run() {
   }
   bool first = true;
   while (!stop_) {
-    int rc = first ? mosquitto_connect_async(mosq_, options_.host.c_str(), options_.port,
+    int rc = first ? mosquitto_connect_async(mosq_, options_.broker.host.c_str(), options_.broker.port,
                                              options_.keepalive_s)
                    : mosquitto_reconnect_async(mosq_);
     int err = errno;
@@ -275,8 +251,8 @@ void MqttDriver::OnConnect(int rc) {
     stats_.last_error.clear();
   }
   backoff_.Connected();
-  up_log_.Log("sensor \"" + spec_.name + "\": connected to " + options_.host + ":" +
-                      std::to_string(options_.port) + ", subscribing to " + options_.topic);
+  up_log_.Log("sensor \"" + spec_.name + "\": connected to " + options_.broker.host + ":" +
+                      std::to_string(options_.broker.port) + ", subscribing to " + options_.topic);
   int src = mosquitto_subscribe(mosq_, nullptr, options_.topic.c_str(), options_.qos);
   const int err = errno;
   if (src != MOSQ_ERR_SUCCESS) SetError("subscribe: " + Reason(src, err));
@@ -360,7 +336,7 @@ StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Param
   MqttSourceOptions o;
   StatusOr<std::string> url = params.RequiredString("url");
   if (!url.ok()) return url.status();
-  Status st = ParseBrokerUrl(*url, &o.host, &o.port);
+  Status st = ParseSourceUrl(*url, &o.broker);
   if (!st.ok()) return params.ErrorAt("url", st.message());
   StatusOr<std::string> topic = params.RequiredString("topic");
   if (!topic.ok()) return topic.status();

@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "common/backoff.h"
+#include "common/broker_address.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -62,8 +63,7 @@ StatusOr<double> ParseMqttPayload(std::string_view payload, const std::string& j
 bool ValidJsonPath(const std::string& path);
 
 struct MqttSourceOptions {
-  std::string host;
-  int port = 1883;
+  BrokerAddress broker;  // plain MQTT (no TLS)
   std::string topic;
   std::string json_path;
   int qos = 0;

@@ -1,21 +1,17 @@
 #include "drivers/push_socket.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
+
+#include "common/net.h"
 
 namespace sluice {
 namespace {
-
-constexpr size_t kMaxUnixPath = sizeof(sockaddr_un::sun_path) - 1;
 
 std::string Errno(const std::string& what, int err) {
   return what + ": " + std::strerror(err);
@@ -44,37 +40,6 @@ Status MakeParents(const std::string& path) {
     if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
       return IoError(Errno("cannot create directory " + part, errno));
     }
-  }
-  return Status::Ok();
-}
-
-sockaddr_un UnixAddr(const std::string& path) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::memcpy(sa.sun_path, path.data(), path.size());
-  return sa;
-}
-
-// Removes a stale socket file at `path`; errors if a live listener or a
-// non-socket is there.
-Status ClearUnixPath(const std::string& path, int type) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::Ok();
-    return IoError(Errno("cannot stat " + path, errno));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return InvalidArgument(path + " exists and is not a socket; not replacing it");
-  }
-  int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-  if (probe >= 0) {
-    sockaddr_un sa = UnixAddr(path);
-    bool live = connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-    close(probe);
-    if (live) return Unavailable("address in use: another process listens on " + path);
-  }
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return IoError(Errno("cannot remove stale socket " + path, errno));
   }
   return Status::Ok();
 }
@@ -109,8 +74,8 @@ StatusOr<ListenAddress> ParseListenAddress(const std::string& url) {
     if (rest.empty() || rest[0] != '/' || rest.size() < 2) {
       return InvalidArgument("needs an absolute socket path" + usage);
     }
-    if (rest.size() > kMaxUnixPath) {
-      return InvalidArgument("socket path is longer than " + std::to_string(kMaxUnixPath) +
+    if (rest.size() > MaxUnixSocketPath()) {
+      return InvalidArgument("socket path is longer than " + std::to_string(MaxUnixSocketPath()) +
                              " bytes");
     }
     if (rest.back() == '/') return InvalidArgument("socket path names a directory" + usage);
@@ -168,70 +133,16 @@ StatusOr<OpenedListener> OpenListener(const ListenAddress& a) {
   OpenedListener out;
   if (a.unix_socket()) {
     SLUICE_RETURN_IF_ERROR(MakeParents(a.path));
-    Status cleared = ClearUnixPath(a.path, type);
-    if (!cleared.ok()) return Status(cleared.code(), where + ": " + cleared.message());
-    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return IoError(Errno(where + ": socket", errno));
-    sockaddr_un sa = UnixAddr(a.path);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-      int err = errno;
-      close(fd);
-      return IoError(Errno(where + ": bind", err));
-    }
+    StatusOr<BoundUnixSocket> bound = BindUnix(a.path, 0660, type, SOMAXCONN);
+    if (!bound.ok()) return Status(bound.status().code(), where + ": " + bound.status().message());
     out.created_file = true;
-    if (chmod(a.path.c_str(), 0660) != 0) {
-      int err = errno;
-      close(fd);
-      unlink(a.path.c_str());
-      return IoError(Errno(where + ": chmod 0660", err));
-    }
-    if (a.stream() && listen(fd, SOMAXCONN) != 0) {
-      int err = errno;
-      close(fd);
-      unlink(a.path.c_str());
-      return IoError(Errno(where + ": listen", err));
-    }
-    out.fd = fd;
+    out.fd = bound->fd.release();
     return out;
   }
-
-  int family = a.ipv6 ? AF_INET6 : AF_INET;
-  int fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return IoError(Errno(where + ": socket", errno));
-  int one = 1;
-  if (a.stream()) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (a.ipv6) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(static_cast<uint16_t>(a.port));
-    inet_pton(AF_INET6, a.host.c_str(), &s6->sin6_addr);
-    len = sizeof *s6;
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(static_cast<uint16_t>(a.port));
-    inet_pton(AF_INET, a.host.c_str(), &s4->sin_addr);
-    len = sizeof *s4;
-  }
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    int err = errno;
-    close(fd);
-    return IoError(Errno(where + ": bind", err));
-  }
-  if (a.stream() && listen(fd, SOMAXCONN) != 0) {
-    int err = errno;
-    close(fd);
-    return IoError(Errno(where + ": listen", err));
-  }
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen) == 0) {
-    out.port = a.ipv6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                      : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  }
-  out.fd = fd;
+  StatusOr<BoundInetSocket> bound = BindInet(a.host, a.port, type, SOMAXCONN);
+  if (!bound.ok()) return Status(bound.status().code(), where + ": " + bound.status().message());
+  out.port = bound->port;
+  out.fd = bound->fd.release();
   return out;
 }
 

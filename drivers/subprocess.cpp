@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/clock.h"
 #include "common/units.h"
 
 extern char** environ;
@@ -30,11 +31,9 @@ constexpr int kClosedTickMs = 1;
 // stuck in uninterruptible sleep is left for a later call to reap).
 constexpr int64_t kReapWaitUs = 2 * 1000000ll;
 
-int64_t MonoUs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
+// Deadlines of a real child's run and reaping (poll() and waitpid() in real
+// time), so the process clock rather than an injected one.
+int64_t MonoUs() { return SystemClock::Get().NowMonotonicUs(); }
 
 // Children that did not die in time after SIGKILL; reaped by later calls.
 std::mutex g_unreaped_mu;

@@ -105,6 +105,7 @@ void WorkerPool::Run(Worker* self) {
 
 bool WorkerPool::StopWithin(int64_t max_wait_us) {
   std::vector<std::thread> reaped;
+  // A deadline for condition_variable waits, which need steady_clock.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::microseconds(max_wait_us);
   {
     std::unique_lock<std::mutex> lock(mu_);

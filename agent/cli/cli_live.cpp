@@ -98,6 +98,7 @@ int RunLiveCommand(const LiveCli& cli, const std::string& command, bool watch) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // Paces a terminal refresh by real sleeps: the CLI has no injected Clock.
   auto next = std::chrono::steady_clock::now();
   bool first = true;
   while (!g_interrupted) {

@@ -201,20 +201,23 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
     sec.ErrorAtKey("name", "duplicate upstream name \"" + u->name + "\"");
   }
   if (sec.String("url", &u->url, true)) {
-    static const std::regex re(R"(^(mqtt|tcp|mqtts|ssl)://([^/:]+|\[[0-9a-fA-F:]+\])(:([0-9]{1,5}))?/?$)");
-    std::smatch m;
-    if (UrlHasUserinfo(u->url)) {
-      sec.ErrorAtKey("url", "\"url\" must not hold credentials (\"" + RedactUrl(u->url) +
-                                "\"): " + kCredentialsGo);
-    } else if (!std::regex_match(u->url, m, re)) {
-      sec.ErrorAtKey("url", "\"url\" must look like mqtt://HOST:PORT or mqtts://HOST:PORT, not \"" +
-                                RedactUrl(u->url) + "\"");
-    } else {
-      u->tls = m[1] == "mqtts" || m[1] == "ssl";
-      if (m[4].matched && (std::stoi(m[4]) == 0 || std::stoi(m[4]) > 65535)) {
+    const std::string shown = "\"" + RedactUrl(u->url) + "\"";
+    switch (ParseBrokerUrl(u->url, &u->broker)) {
+      case BrokerUrlError::kNone: break;
+      case BrokerUrlError::kCredentials:
+        sec.ErrorAtKey("url", "\"url\" must not hold credentials (" + shown + "): " + kCredentialsGo);
+        break;
+      case BrokerUrlError::kPortRange:
         sec.ErrorAtKey("url", "\"url\" has a port outside 1..65535");
-      }
+        break;
+      case BrokerUrlError::kScheme:
+      case BrokerUrlError::kHost:
+      case BrokerUrlError::kPortSyntax:
+        sec.ErrorAtKey("url", "\"url\" must look like mqtt://HOST:PORT or mqtts://HOST:PORT, not " +
+                                  shown);
+        break;
     }
+    u->tls = u->broker.tls;
   }
   if (!sec.String("client_id", &u->client_id)) {
     u->client_id = agent.id;

@@ -12,6 +12,7 @@
 
 #include "agent/uplink/uplink_options.h"
 #include "buffer/ring.h"
+#include "common/broker_address.h"
 #include "common/status.h"
 #include "drivers/driver.h"
 

@@ -10,16 +10,16 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/clock.h"
+
 namespace sluice {
 namespace {
 
 constexpr size_t kMaxResponse = 64 << 20;
 
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// Deadlines of real poll() waits: only real time drives them, so the
+// process clock rather than an injected one.
+int64_t NowUs() { return SystemClock::Get().NowMonotonicUs(); }
 
 // Waits for `events` on fd until deadline; false on timeout.
 bool WaitFd(int fd, short events, int64_t deadline_us) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/control/control_server_impl.h"
+#include "common/net.h"
 
 namespace sluice {
 
@@ -14,40 +15,13 @@ using control_internal::Errno;
 using control_internal::kMaxHttpHeader;
 
 Status ControlServer::Impl::BindHttp(int* port) {
-  bool v6 = opt.metrics_host.find(':') != std::string::npos;
-  std::string where = (v6 ? "[" + opt.metrics_host + "]" : opt.metrics_host) + ":" +
-                      std::to_string(opt.metrics_port);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(opt.metrics_port));
-    if (inet_pton(AF_INET6, opt.metrics_host.c_str(), &a->sin6_addr) != 1) {
-      return InvalidArgument("metrics_listen: bad address " + where);
-    }
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(opt.metrics_port));
-    if (inet_pton(AF_INET, opt.metrics_host.c_str(), &a->sin_addr) != 1) {
-      return InvalidArgument("metrics_listen: bad address " + where);
-    }
-    len = sizeof *a;
+  StatusOr<BoundInetSocket> bound =
+      BindInet(opt.metrics_host, opt.metrics_port, SOCK_STREAM, 64);
+  if (!bound.ok()) {
+    return Status(bound.status().code(), "metrics_listen: " + bound.status().message());
   }
-  http_fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (http_fd < 0) return IoError(Errno("metrics_listen socket"));
-  int one = 1;
-  ::setsockopt(http_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(http_fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(http_fd, 64) != 0) {
-    return IoError(Errno("metrics_listen " + where));
-  }
-  len = sizeof ss;
-  if (::getsockname(http_fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-    *port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                     : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  }
+  http_fd = bound->fd.release();
+  *port = bound->port;
   return Status::Ok();
 }
 

@@ -17,8 +17,10 @@
 #include <mutex>
 
 #include "agent/control/control_server_impl.h"
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/net.h"
 
 namespace sluice {
 
@@ -29,84 +31,40 @@ namespace {
 
 constexpr size_t kReadChunk = 16 << 10;
 
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// Idle and request deadlines of real poll() waits: only real time drives
+// them, so the process clock rather than an injected one.
+int64_t NowUs() { return SystemClock::Get().NowMonotonicUs(); }
 
 std::string ErrorLine(const std::string& message) {
   return "{\"ok\":false,\"error\":" + JsonString(message) + "}";
 }
 
-bool FillUnixAddr(const std::string& path, sockaddr_un* addr) {
-  if (path.empty() || path.size() >= sizeof(addr->sun_path)) return false;
-  std::memset(addr, 0, sizeof *addr);
-  addr->sun_family = AF_UNIX;
-  std::memcpy(addr->sun_path, path.data(), path.size());
-  return true;
-}
-
 }  // namespace
 
-bool UnixSocketAnswers(const std::string& path) {
-  sockaddr_un addr;
-  if (!FillUnixAddr(path, &addr)) return false;
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  // EAGAIN: a listener whose backlog is full is alive too.
-  bool alive = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
-  ::close(fd);
-  return alive;
-}
 
 Status ControlServer::Impl::BindUnix() {
   const std::string& path = opt.socket_path;
-  sockaddr_un addr;
-  if (!FillUnixAddr(path, &addr)) {
-    return InvalidArgument("control socket \"" + path + "\": path empty or too long");
-  }
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return InvalidArgument("control socket " + path +
-                             " exists and is not a socket; not replacing it");
+  size_t slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    std::string dir = path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
+      return IoError(Errno("creating " + dir + " for the control socket"));
     }
-    if (UnixSocketAnswers(path)) {
+  }
+  StatusOr<BoundUnixSocket> bound = sluice::BindUnix(path, 0660, SOCK_STREAM, 64);
+  if (!bound.ok()) {
+    if (bound.status().code() == StatusCode::kUnavailable) {
       return Unavailable("another sluiced is already serving the control socket " + path +
                          " (is it running? stop it first)");
     }
-    if (::unlink(path.c_str()) != 0)
-      return IoError(Errno("removing the stale control socket " + path));
+    return Status(bound.status().code(), "control socket " + bound.status().message());
+  }
+  if (bound->replaced_stale) {
     LogInfo("control", "replaced a stale control socket " + path + " (left by a crash)");
-  } else {
-    size_t slash = path.find_last_of('/');
-    if (slash != std::string::npos && slash > 0) {
-      std::string dir = path.substr(0, slash);
-      if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-        return IoError(Errno("creating " + dir + " for the control socket"));
-      }
-    }
   }
-  unix_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (unix_fd < 0) return IoError(Errno("control socket"));
-  // The file takes the socket inode's mode minus the umask at bind(): never
-  // wider than 0660, whatever the umask. chmod then sets exactly 0660
-  // before listen(), so nobody could connect in between.
-  (void)::fchmod(unix_fd, 0660);
-  if (::bind(unix_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return IoError(Errno("binding the control socket " + path));
-  }
-  if (::chmod(path.c_str(), 0660) != 0 || ::listen(unix_fd, 64) != 0) {
-    Status s = IoError(Errno("control socket " + path));
-    ::unlink(path.c_str());
-    return s;
-  }
-  if (::stat(path.c_str(), &st) == 0) {
-    sock_dev = st.st_dev;
-    sock_ino = st.st_ino;
-  }
+  unix_fd = bound->fd.release();
+  sock_dev = bound->dev;
+  sock_ino = bound->ino;
   return Status::Ok();
 }
 

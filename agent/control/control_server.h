@@ -43,6 +43,7 @@
 #include <thread>
 
 #include "common/json_parse.h"
+#include "common/net.h"  // UnixSocketAnswers, for the control socket's users
 #include "common/status.h"
 
 namespace sluice {
@@ -101,8 +102,5 @@ class ControlServer {
   std::unique_ptr<Impl> impl_;
   int metrics_port_ = 0;
 };
-
-// Probes a unix socket path: true if a process accepts connections on it.
-bool UnixSocketAnswers(const std::string& path);
 
 }  // namespace sluice

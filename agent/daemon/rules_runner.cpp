@@ -1,8 +1,5 @@
 #include "agent/daemon/rules_runner.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -14,6 +11,7 @@
 
 #include "agent/payload/stored_reading.h"
 #include "buffer/codec.h"
+#include "common/fs.h"
 #include "common/log.h"
 
 namespace sluice {
@@ -22,40 +20,6 @@ namespace {
 constexpr int64_t kTickUs = 1000000;
 constexpr int64_t kSaveEveryUs = 10000000;
 constexpr size_t kBatch = 1024;
-
-Status WriteFileAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return IoError(tmp + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = errno;
-      close(fd);
-      return IoError(tmp + ": " + std::strerror(e));
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) {
-    int e = errno;
-    close(fd);
-    return IoError(tmp + ": fsync: " + std::strerror(e));
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return IoError(path + ": rename: " + std::strerror(errno));
-  }
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos
-                                       ? 0 : path.find_last_of('/'));
-  int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return Status::Ok();
-}
 
 // "seq N\n" + EncodeRuleStates(...).
 bool ParseStateFile(const std::string& text, uint64_t* seq, std::vector<rules::RuleState>* out,
@@ -253,7 +217,7 @@ void RulesRunner::SaveState(bool force) {
   if (!force && !changed && !periodic) return;
   std::string text = "seq " + std::to_string(seq_) + "\n" +
                      rules::EncodeRuleStates(engine_.ExportState());
-  Status st = WriteFileAtomic(state_path_, text);
+  Status st = WriteFileAtomic(DirName(state_path_), state_path_, text, 0640);
   if (!st.ok()) {
     ++local_.state_errors;
     save_log_.Log("saving the state: " + st.message());

@@ -42,9 +42,8 @@ void InitLibraryOnce() {
 
 class MosquittoTransport final : public Transport {
  public:
-  MosquittoTransport(TransportOptions options, std::string host, int port,
-                     TransportListener* listener)
-      : options_(std::move(options)), host_(std::move(host)), port_(port),
+  MosquittoTransport(TransportOptions options, TransportListener* listener)
+      : options_(std::move(options)),
         listener_(listener) {}
 
   ~MosquittoTransport() override {
@@ -77,7 +76,8 @@ class MosquittoTransport final : public Transport {
       DestroyClient();
       return st;
     }
-    int rc = mosquitto_connect_async(mosq_, host_.c_str(), port_, options_.keepalive_s);
+    int rc = mosquitto_connect_async(mosq_, options_.broker.host.c_str(), options_.broker.port,
+                                     options_.keepalive_s);
     const int connect_errno = errno;
     if (rc != MOSQ_ERR_SUCCESS) {
       // Also TLS: on loopback the handshake may fail right here.
@@ -87,7 +87,7 @@ class MosquittoTransport final : public Transport {
         if (!errors_.empty()) why += " (" + errors_ + ")";
       }
       DestroyClient();
-      return Unavailable("connect to " + RedactUrl(options_.url) + ": " + why);
+      return Unavailable("connect to " + options_.broker.ToString() + ": " + why);
     }
     stop_loop_ = false;
     try {
@@ -116,7 +116,7 @@ class MosquittoTransport final : public Transport {
     lock.unlock();
     disconnecting_ = true;
     DestroyClient();
-    return Status(code, "connect to " + RedactUrl(options_.url) + ": " + why);
+    return Status(code, "connect to " + options_.broker.ToString() + ": " + why);
   }
 
   Status Publish(const std::string& topic, const void* payload, size_t size, int qos,
@@ -379,8 +379,6 @@ class MosquittoTransport final : public Transport {
   }
 
   const TransportOptions options_;
-  const std::string host_;
-  const int port_;
   TransportListener* const listener_;
   struct mosquitto* mosq_ = nullptr;  // caller's thread
   std::thread loop_;
@@ -406,22 +404,11 @@ StatusOr<std::unique_ptr<Transport>> NewMosquittoTransport(const TransportOption
                                                            TransportListener* listener) {
   if (listener == nullptr) return InvalidArgument("transport: no listener");
   if (options.client_id.empty()) return InvalidArgument("transport: empty client id");
-  bool tls = false;
-  StatusOr<std::string> url = NormalizeBrokerUrl(options.url, &tls);
-  if (!url.ok()) return url.status();
-  // "tcp://host:port" or "ssl://host:port", host maybe [v6].
-  const std::string& u = *url;
-  const size_t colon = u.rfind(':');
-  std::string host = u.substr(6, colon - 6);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const int port = std::stoi(u.substr(colon + 1));
+  if (options.broker.host.empty()) return InvalidArgument("transport: no broker address");
   InitLibraryOnce();
   TransportOptions opts = options;
-  opts.tls.enabled = tls;
-  return std::unique_ptr<Transport>(
-      std::make_unique<MosquittoTransport>(std::move(opts), std::move(host), port, listener));
+  opts.tls.enabled = options.broker.tls;
+  return std::unique_ptr<Transport>(std::make_unique<MosquittoTransport>(std::move(opts), listener));
 }
 
 }  // namespace sluice

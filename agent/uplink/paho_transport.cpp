@@ -45,19 +45,12 @@ class TaggedMessage final : public mqtt::message {
 
 // Paho reports a failed TCP connect only as "TCP/TLS connect failure",
 // without the system's reason. Asks the system: one TCP connect to the
-// broker address of `paho_url` ("tcp://host:port", "ssl://[v6]:port"),
-// bounded by timeout_ms. Returns "" if it connects (the failure was above
-// TCP) or the address cannot be parsed; else the reason
-// ("Connection refused", "timed out", "no address for host").
-std::string ProbeTcp(const std::string& paho_url, int timeout_ms) {
-  const size_t sep = paho_url.find("://");
-  const size_t colon = paho_url.rfind(':');
-  if (sep == std::string::npos || colon == std::string::npos || colon <= sep + 3) return "";
-  std::string host = paho_url.substr(sep + 3, colon - sep - 3);
-  const std::string port = paho_url.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+// broker, bounded by timeout_ms. Returns "" if it connects (the failure
+// was above TCP); else the reason ("Connection refused", "timed out", "no
+// address for host").
+std::string ProbeTcp(const BrokerAddress& broker, int timeout_ms) {
+  const std::string& host = broker.host;
+  const std::string port = std::to_string(broker.port);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
@@ -104,8 +97,8 @@ Status FromException(const char* what, const mqtt::exception& e) {
 
 class PahoTransport final : public Transport, private mqtt::iaction_listener {
  public:
-  PahoTransport(TransportOptions options, std::string paho_url, TransportListener* listener)
-      : options_(std::move(options)), paho_url_(std::move(paho_url)), listener_(listener) {}
+  PahoTransport(TransportOptions options, TransportListener* listener)
+      : options_(std::move(options)), paho_url_(options_.broker.PahoUri()), listener_(listener) {}
 
   ~PahoTransport() override {
     Disconnect(0);
@@ -205,7 +198,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
       // against a token that never completes.
       if (!tok->wait_for(std::chrono::milliseconds(options_.connect_timeout_us / 1000 + 1000))) {
         Disconnect(0);
-        return Status(StatusCode::kTimeout, "connect to " + RedactUrl(options_.url) +
+        return Status(StatusCode::kTimeout, "connect to " + options_.broker.ToString() +
                                                 " timed out");
       }
       return Status::Ok();
@@ -223,7 +216,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
       if (rc == MQTTASYNC_FAILURE || rc == MQTTASYNC_DISCONNECTED) {
         const int probe_ms = static_cast<int>(
             std::clamp<int64_t>(options_.connect_timeout_us / 1000, 100, 2000));
-        const std::string tcp = ProbeTcp(paho_url_, probe_ms);
+        const std::string tcp = ProbeTcp(options_.broker, probe_ms);
         if (!tcp.empty()) what += " (TCP connect: " + tcp + ")";
       }
       std::lock_guard<std::mutex> lock(tls_error_mu_);
@@ -236,7 +229,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
         what += " (TLS: if the broker is up, check that its certificate names this host, "
                 "that ca_file signed it, and whether it requires cert_file/key_file)";
       }
-      return Unavailable("connect to " + RedactUrl(options_.url) + ": " + what);
+      return Unavailable("connect to " + options_.broker.ToString() + ": " + what);
     }
   }
 
@@ -261,7 +254,8 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
       // Paho C checks a pending disconnect's timeout only in its timeout
       // loop, every 3 s, so disconnect(timeout) lasted seconds even when
       // the last PUBACK came at once. Wait for the acks here instead, then
-      // disconnect without a timeout.
+      // disconnect without a timeout. (A real-time wait on Paho's threads:
+      // steady_clock, not the injected Clock.)
       const auto deadline = std::chrono::steady_clock::now() +
                             std::chrono::microseconds(std::max<int64_t>(0, timeout_us));
       while (client_->is_connected() && !client_->get_pending_delivery_tokens().empty() &&
@@ -322,58 +316,20 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 }  // namespace
 
 StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
-  const size_t sep = url.find("://");
-  if (sep == std::string::npos) return InvalidArgument("broker url '" + RedactUrl(url) + "' has no scheme");
-  const std::string scheme = url.substr(0, sep);
-  std::string rest = url.substr(sep + 3);
-  int default_port;
-  if (scheme == "mqtt" || scheme == "tcp") {
-    *tls = false;
-    default_port = 1883;
-  } else if (scheme == "mqtts" || scheme == "ssl") {
-    *tls = true;
-    default_port = 8883;
-  } else {
-    return InvalidArgument("broker url '" + RedactUrl(url) + "': unknown scheme '" + scheme +
-                           "' (mqtt:// tcp:// mqtts:// ssl://)");
-  }
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.find('@') != std::string::npos) {
-    return InvalidArgument("broker url '" + RedactUrl(url) +
-                           "': put credentials in username/password_file, not the url");
-  }
-  if (rest.empty() || rest.find('/') != std::string::npos) {
-    return InvalidArgument("broker url '" + RedactUrl(url) + "': expected host[:port]");
-  }
-  std::string host = rest;
-  std::string port;
-  const size_t colon = rest.rfind(':');
-  const bool bracketed = !rest.empty() && rest[0] == '[';
-  if (colon != std::string::npos && (!bracketed || rest.rfind(']') < colon)) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
-        std::stoi(port) > 65535) {
-      return InvalidArgument("broker url '" + RedactUrl(url) + "': bad port '" + port + "'");
-    }
-  } else {
-    port = std::to_string(default_port);
-  }
-  if (host.empty()) return InvalidArgument("broker url '" + RedactUrl(url) + "': empty host");
-  return std::string(*tls ? "ssl://" : "tcp://") + host + ":" + port;
+  StatusOr<BrokerAddress> broker = ParseBrokerAddress(url);
+  if (!broker.ok()) return broker.status();
+  *tls = broker->tls;
+  return broker->PahoUri();
 }
 
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions& options,
                                                       TransportListener* listener) {
   if (listener == nullptr) return InvalidArgument("transport: no listener");
   if (options.client_id.empty()) return InvalidArgument("transport: empty client id");
-  bool tls = false;
-  StatusOr<std::string> url = NormalizeBrokerUrl(options.url, &tls);
-  if (!url.ok()) return url.status();
+  if (options.broker.host.empty()) return InvalidArgument("transport: no broker address");
   TransportOptions opts = options;
-  opts.tls.enabled = tls;
-  auto t = std::make_unique<PahoTransport>(std::move(opts), std::move(*url), listener);
+  opts.tls.enabled = options.broker.tls;
+  auto t = std::make_unique<PahoTransport>(std::move(opts), listener);
   SLUICE_RETURN_IF_ERROR(t->Init());
   return std::unique_ptr<Transport>(std::move(t));
 }

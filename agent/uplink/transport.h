@@ -8,13 +8,13 @@
 #include <memory>
 #include <string>
 
-#include "common/redact_url.h"  // RedactUrl, for the transports' messages
+#include "common/broker_address.h"
 #include "common/status.h"
 
 namespace sluice {
 
 struct TlsOptions {
-  bool enabled = false;     // set from the url scheme (mqtts:// or ssl://)
+  bool enabled = false;     // set from broker.tls by the transports
   std::string ca_file;      // empty: the system's default trust store
   std::string cert_file;    // client certificate (PEM), optional
   std::string key_file;     // client key (PEM), optional
@@ -22,7 +22,7 @@ struct TlsOptions {
 };
 
 struct TransportOptions {
-  std::string url;          // mqtt:// tcp:// mqtts:// ssl://  (host[:port])
+  BrokerAddress broker;     // parsed once, from the config; an empty host is refused
   std::string client_id;
   std::string username;     // empty: none
   std::string password;     // read from password_file; never logged
@@ -86,9 +86,9 @@ class Transport {
   virtual bool IsConnected() const = 0;
 };
 
-// Maps a Sluice upstream URL to Paho's form: mqtt:// and tcp:// -> tcp://,
-// mqtts:// and ssl:// -> ssl://; a missing port becomes 1883 / 8883.
-// Sets *tls. Errors: unknown scheme, empty host, bad port.
+// Maps a Sluice upstream URL to Paho's form (ParseBrokerAddress, then
+// BrokerAddress::PahoUri()): mqtt:// and tcp:// -> tcp://, mqtts:// and
+// ssl:// -> ssl://; a missing port becomes 1883 / 8883. Sets *tls.
 StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls);
 
 // A Paho MQTT client (a fresh one per connection: never resumes). `listener`

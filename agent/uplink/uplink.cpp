@@ -8,6 +8,7 @@
 #include "common/event.h"
 #include "common/log.h"
 #include "common/mqtt_text.h"
+#include "common/redact_url.h"
 
 namespace sluice {
 namespace {
@@ -74,7 +75,7 @@ Status Uplink::Start() {
   status->Expand(agent_, "", "", &status_topic_);
 
   TransportOptions to;
-  to.url = options_.url;
+  to.broker = options_.broker;
   to.client_id = options_.client_id.empty() ? agent_ : options_.client_id;
   to.username = options_.username;
   if (!options_.password_file.empty()) {

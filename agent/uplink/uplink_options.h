@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/broker_address.h"
+
 namespace sluice {
 
 enum class PayloadFormat { kJson, kFlatbuffers };
@@ -17,7 +19,8 @@ enum class MqttClient { kMosquitto, kPaho };
 
 struct UplinkOptions {
   std::string name;
-  std::string url;
+  std::string url;             // as written (shown by status, credentials refused)
+  BrokerAddress broker;        // url, parsed
   std::string client_id;       // default: agent.id
   MqttClient client = MqttClient::kMosquitto;  // "mosquitto" | "paho"
   std::string topic = "sluice/{agent}/{sensor}";

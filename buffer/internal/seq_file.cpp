@@ -19,18 +19,6 @@ std::string Errno(const std::string& what) {
   return what + ": " + std::strerror(errno);
 }
 
-Status WriteAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status(errno == ENOSPC ? StatusCode::kFull : StatusCode::kIoError,
-                              Errno("write"));
-    off += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 SeqReservation::SeqReservation(std::string data_dir, uint64_t block)
@@ -146,37 +134,10 @@ Status SeqReservation::Write(uint64_t value) {
   const std::string line = FormatLine(value);
   // The copy first: while buffer.seq is being replaced, the copy already
   // holds the new floor.
-  SLUICE_RETURN_IF_ERROR(WriteFileDurably(dir_, copy_path_, line));
-  SLUICE_RETURN_IF_ERROR(WriteFileDurably(dir_, path_, line));
+  SLUICE_RETURN_IF_ERROR(WriteFileAtomic(dir_, copy_path_, line, 0644));
+  SLUICE_RETURN_IF_ERROR(WriteFileAtomic(dir_, path_, line, 0644));
   reserved_ = value;
   return Status::Ok();
-}
-
-Status WriteFileDurably(const std::string& dir, const std::string& path,
-                        const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(Errno("open " + tmp));
-  Status s = WriteAll(fd, content);
-  if (s.ok() && ::fsync(fd) != 0) s = IoError(Errno("fsync " + tmp));
-  if (::close(fd) != 0 && s.ok()) s = IoError(Errno("close " + tmp));
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = IoError(Errno("rename " + tmp));
-  }
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return FsyncDir(dir);
-}
-
-Status FsyncDir(const std::string& dir) {
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return IoError(Errno("open " + dir));
-  Status s;
-  if (::fsync(dfd) != 0) s = IoError(Errno("fsync " + dir));
-  if (::close(dfd) != 0 && s.ok()) s = IoError(Errno("close " + dir));
-  return s;
 }
 
 RunMarker::RunMarker(std::string data_dir)
@@ -253,7 +214,7 @@ Status RunMarker::Check(Previous* previous) {
 Status RunMarker::Create(uint64_t seq) {
   const std::string boot = BootId();
   SLUICE_RETURN_IF_ERROR(
-      WriteFileDurably(dir_, path_, boot + "\n" + MarkLine('r', seq) + MarkLine('c', seq)));
+      WriteFileAtomic(dir_, path_, boot + "\n" + MarkLine('r', seq) + MarkLine('c', seq), 0644));
   if (fd_ >= 0) ::close(fd_);
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd_ < 0) return IoError(Errno("open " + path_));

@@ -29,15 +29,10 @@
 #include <cstdint>
 #include <string>
 
+#include "common/fs.h"  // WriteFileAtomic, FsyncDir (for the writer too)
 #include "common/status.h"
 
 namespace sluice {
-
-// Replaces `path` with `content` atomically and durably: tmp file, fsync,
-// rename, fsync of `dir`.
-Status WriteFileDurably(const std::string& dir, const std::string& path,
-                        const std::string& content);
-Status FsyncDir(const std::string& dir);
 
 class SeqReservation {
  public:

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <vector>
 
+#include "common/fs.h"
 #include "common/log.h"
 
 namespace sluice {
@@ -321,10 +322,7 @@ Status Quarantine(const std::string& data_dir, Clock& clock,
       return IoError("rename " + from + ": " + std::strerror(errno));
     }
   }
-  int dfd = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return IoError("open " + data_dir + ": " + std::strerror(errno));
-  bool synced = ::fsync(dfd) == 0;
-  if (::close(dfd) != 0 || !synced) return IoError("fsync " + data_dir);
+  SLUICE_RETURN_IF_ERROR(FsyncDir(data_dir));
   *moved_to = target;
   *quarantined = 0;
   if (DIR* d = ::opendir(data_dir.c_str())) {

@@ -361,11 +361,12 @@ Status Writer::Rescue() {
     LogError("buffer", "set the replacing file aside as " + moved);
   }
   if (copied) {
-    int fd = ::open(rescue.c_str(), O_RDONLY | O_CLOEXEC);
-    bool synced = fd >= 0 && ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!synced || ::rename(rescue.c_str(), path.c_str()) != 0) {
-      LogError("buffer", "installing " + rescue + ": " + std::strerror(errno));
+    Status installed = FsyncPath(rescue);
+    if (installed.ok() && ::rename(rescue.c_str(), path.c_str()) != 0) {
+      installed = IoError("rename " + rescue + ": " + std::strerror(errno));
+    }
+    if (!installed.ok()) {
+      LogError("buffer", "installing " + rescue + ": " + installed.message());
       copied = false;
     }
     SLUICE_RETURN_IF_ERROR(FsyncDir(options_.data_dir));

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/clock.h"
+
 namespace sluice {
 namespace {
 
@@ -15,11 +17,9 @@ constexpr size_t kHeader = 7;        // tid, protocol, length, unit
 constexpr size_t kMaxPdu = 253;      // MODBUS_MAX_PDU_LENGTH
 constexpr uint8_t kExceptionBit = 0x80;
 
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// Deadlines of real poll() waits: only real time drives them, so the
+// process clock rather than an injected one.
+int64_t NowUs() { return SystemClock::Get().NowMonotonicUs(); }
 
 // Sends or receives exactly `len` bytes before `deadline_us`.
 Status Exactly(int fd, uint8_t* buf, size_t len, bool send_it, int64_t deadline_us) {

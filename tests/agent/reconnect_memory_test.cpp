@@ -86,7 +86,7 @@ double CutRounds(Factory make, const char* name, int cuts) {
 
   CountingListener listener;
   TransportOptions o;
-  o.url = proxy.url();
+  o.broker = ParseBrokerAddress(proxy.url()).value();
   o.client_id = "memory-test";
   o.keepalive_s = 5;
   o.connect_timeout_us = 3000000;

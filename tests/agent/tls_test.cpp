@@ -153,6 +153,7 @@ UplinkOptions TlsUpstream(const std::string& url) {
   UplinkOptions c;
   c.name = "cloud";
   c.url = url;
+  c.broker = ParseBrokerAddress(url).value();
   c.tls = url.rfind("mqtts://", 0) == 0 || url.rfind("ssl://", 0) == 0;
   c.tls_ca_file = Pki().ca;
   c.max_inflight = 32;

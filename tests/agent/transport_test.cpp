@@ -1,6 +1,7 @@
 // Both transports (libmosquitto and Paho) against a real Mosquitto on a
 // free loopback port: every case runs once per transport (GENERATE).
 #include "agent/uplink/transport.h"
+#include "common/redact_url.h"
 
 #include <sys/resource.h>
 
@@ -93,7 +94,8 @@ int64_t ProcessCpuUs() {
 
 TransportOptions Options(const std::string& url) {
   TransportOptions o;
-  o.url = url;
+  StatusOr<BrokerAddress> broker = ParseBrokerAddress(url);
+  if (broker.ok()) o.broker = *broker;  // else an empty address the factory refuses
   o.client_id = "transport-test";
   o.keepalive_s = 5;
   o.connect_timeout_us = 3000000;

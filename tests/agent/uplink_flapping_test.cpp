@@ -53,6 +53,7 @@ TEST_CASE("a broker that drops every connection is redialled ever more slowly", 
   UplinkOptions c;
   c.name = "cloud";
   c.url = proxy.url();
+  c.broker = ParseBrokerAddress(c.url).value();
   c.client = client;
   c.keepalive_s = 5;
   c.connect_timeout_us = 2000000;

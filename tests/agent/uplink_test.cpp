@@ -89,6 +89,7 @@ UplinkOptions Config(const std::string& url) {
   UplinkOptions c;
   c.name = "cloud";
   c.url = url;
+  c.broker = ParseBrokerAddress(url).value();
   c.max_inflight = 64;
   c.keepalive_s = 5;
   c.connect_timeout_us = 2000000;
