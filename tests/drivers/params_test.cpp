@@ -84,7 +84,8 @@ TEST_CASE("unknown params are errors at their position, naming the driver") {
 
 TEST_CASE("registry creates built-in drivers and rejects unknown ones") {
   FakeClock clock;
-  DriverContext ctx{clock};
+  SharedDevices devices;
+  DriverContext ctx{clock, devices};
   DriverRegistry& reg = DriverRegistry::Builtin();
   CHECK(reg.Has("simulated"));
   CHECK(reg.Has("push"));
