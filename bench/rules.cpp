@@ -1,10 +1,10 @@
-// sluice-bench rules: readings/s through the rules engine (rules/
-// bench_rules.h) with 1, 10 and 100 rules over 20 sensors, on one thread.
+// sluice-bench rules: readings/s through the rules engine (see
+// bench/rules_bench.h) with 1, 10 and 100 rules over 20 sensors, on one thread.
 #include <cstdio>
 
 #include "bench/bench.h"
 #include "bench/util.h"
-#include "rules/bench_rules.h"
+#include "bench/rules_bench.h"
 
 namespace sluice {
 namespace bench {

@@ -35,9 +35,6 @@ std::string KeyOf(const std::vector<std::string>& argv) {
   return key;
 }
 
-std::mutex g_commands_mu;
-std::map<std::string, std::weak_ptr<SharedCommand>>* g_commands = nullptr;
-
 }  // namespace
 
 StatusOr<double> ParseCommandOutput(const std::string& output, const std::string& field) {
@@ -78,20 +75,12 @@ StatusOr<double> ParseCommandOutput(const std::string& output, const std::string
   return InvalidArgument(what);
 }
 
-std::shared_ptr<SharedCommand> SharedCommand::For(const std::vector<std::string>& argv) {
-  std::lock_guard<std::mutex> lock(g_commands_mu);
-  if (g_commands == nullptr) g_commands = new std::map<std::string, std::weak_ptr<SharedCommand>>();
-  // Forget commands no driver holds any more.
-  for (auto it = g_commands->begin(); it != g_commands->end();) {
-    it = it->second.expired() ? g_commands->erase(it) : std::next(it);
-  }
-  std::weak_ptr<SharedCommand>& slot = (*g_commands)[KeyOf(argv)];
-  std::shared_ptr<SharedCommand> cmd = slot.lock();
-  if (cmd == nullptr) {
-    cmd = std::make_shared<SharedCommand>(argv);
-    slot = cmd;
-  }
-  return cmd;
+std::shared_ptr<SharedCommand> SharedCommand::For(SharedDevices& devices,
+                                                  const std::vector<std::string>& argv) {
+  // Every run of one argv is the same: any live instance is compatible.
+  return *devices.Acquire<SharedCommand>(
+      KeyOf(argv), [&] { return std::make_shared<SharedCommand>(argv); },
+      [](const SharedCommand&) { return Status::Ok(); });
 }
 
 uint64_t SharedCommand::runs() const {
@@ -231,7 +220,7 @@ StatusOr<std::unique_ptr<Driver>> CreateCommandDriver(const SensorSpec& spec, Pa
   if (timeout <= 0) timeout = std::min<int64_t>(spec.interval_us, kDefaultTimeoutUs);
   if (timeout <= 0) timeout = kDefaultTimeoutUs;
   return std::unique_ptr<Driver>(
-      new CommandDriver(SharedCommand::For(argv), *field, spec.interval_us, timeout, ctx.clock));
+      new CommandDriver(SharedCommand::For(ctx.devices, argv), *field, spec.interval_us, timeout, ctx.clock));
 }
 
 }  // namespace sluice

@@ -81,8 +81,9 @@ class SharedCommand {
   uint64_t runs() const;
   const std::vector<std::string>& argv() const { return argv_; }
 
-  // The instance for `argv` (shared while any driver holds it).
-  static std::shared_ptr<SharedCommand> For(const std::vector<std::string>& argv);
+  // The instance in `devices` for `argv` (shared while any driver holds it).
+  static std::shared_ptr<SharedCommand> For(SharedDevices& devices,
+                                            const std::vector<std::string>& argv);
 
  private:
   // Runs the command (no lock held): its output or error.

@@ -11,11 +11,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/event.h"
 #include "common/status.h"
+#include "drivers/driver_status.h"
 #include "drivers/params.h"
+#include "drivers/shared_devices.h"
 
 namespace sluice {
 
@@ -98,10 +101,18 @@ class Driver {
   virtual Status Start(ReadingSink& /*sink*/) { return Status::Ok(); }
   // Stops and joins everything Start() began. Idempotent.
   virtual void Stop() {}
+
+  // What this driver reports about itself beyond what the Scheduler knows
+  // (driver_status.h); the default reports nothing. Thread-safe: the daemon
+  // calls it from the control thread while the driver runs.
+  virtual DriverStatus Report() const { return {}; }
 };
 
 struct DriverContext {
   Clock& clock;
+  // Devices shared between this daemon's sensors; outlives the factories'
+  // calls (drivers keep what they acquire).
+  SharedDevices& devices;
   // The directory the file-based drivers (sysfs, hwmon, iio, w1) use in
   // place of /sys itself: "/sys/bus/w1/devices" becomes sysfs_root +
   // "/bus/w1/devices" (the `root` defaults and `sysfs` paths). Tests point it at a fake tree; sluiced takes it from the
@@ -120,7 +131,14 @@ class DriverRegistry {
   static DriverRegistry& Builtin();
 
   void Register(const std::string& name, DriverFactory factory);
+  // A driver this build left out, and the CMake option (OFF) that did:
+  // Create() names both for a sensor using it.
+  void RegisterLeftOut(const std::string& name, const std::string& option);
   bool Has(const std::string& name) const;
+  // The drivers built in, sorted.
+  std::vector<std::string> Names() const;
+  // Left-out driver -> its CMake option.
+  const std::map<std::string, std::string>& left_out() const { return left_out_; }
   // Creates the driver, or returns the (FILE:LINE:COL) validation error.
   StatusOr<std::unique_ptr<Driver>> Create(const SensorSpec& spec,
                                            Params& params,
@@ -128,6 +146,7 @@ class DriverRegistry {
 
  private:
   std::map<std::string, DriverFactory> factories_;
+  std::map<std::string, std::string> left_out_;
 };
 
 // Reads the params every driver takes -- `scale`, `offset`, `deadband`

@@ -2,7 +2,9 @@
 
 #include <mosquitto.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <utility>
 
@@ -147,6 +149,29 @@ MqttDriver::~MqttDriver() { Stop(); }
 MqttSourceStats MqttDriver::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
+}
+
+DriverStatus MqttDriver::Report() const {
+  // A sensor beside the polled ones: failing while not subscribed; reads are
+  // messages, errors bad payloads.
+  MqttSourceStats m = stats();
+  DriverStatus r;
+  r.role = DriverStatus::Role::kSensor;
+  SensorStatus& st = r.sensor;
+  st.failing = !m.connected || !m.subscribed || m.consecutive_bad > 0;
+  st.consecutive_failures = static_cast<int>(std::min<uint64_t>(m.consecutive_bad, INT32_MAX));
+  st.last_error_ts_us = m.last_bad_ts_us;
+  st.last_sample_ts_us = m.last_message_ts_us;
+  st.has_value = m.has_value;
+  st.last_value = m.last_value;
+  st.last_ts_us = m.last_ts_us;
+  st.reads = m.messages;
+  st.errors = m.bad_payloads;
+  st.submitted = m.readings;
+  st.suppressed = m.suppressed;
+  st.dropped = m.dropped;
+  st.last_error = m.last_error;
+  return r;
 }
 
 Status MqttDriver::Start(ReadingSink& sink) {

@@ -109,6 +109,8 @@ class MqttDriver final : public Driver {
   void Stop() override;
 
   MqttSourceStats stats() const;
+  // A sensor row (DriverStatus::Role::kSensor) made from stats().
+  DriverStatus Report() const override;
 
  private:
   void Run();

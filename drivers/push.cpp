@@ -68,6 +68,29 @@ PushStats PushDriver::stats() const {
   return s;
 }
 
+DriverStatus PushDriver::Report() const {
+  PushStats s = stats();
+  DriverStatus r;
+  r.role = DriverStatus::Role::kListener;
+  r.fields =
+      StatusFields()
+          .Text("listen", address_.ToString())
+          .Counter("lines_ok", s.lines_ok, "sluice_push_lines_total",
+                   "Push lines received, by result.", {"result", "ok"})
+          .Counter("lines_bad", s.lines_bad, "sluice_push_lines_total", "",
+                   {"result", "rejected"})
+          .Counter("dropped", s.dropped, "sluice_push_dropped_total",
+                   "Datagram lines the buffer refused.")
+          .Gauge("clients", s.clients, "sluice_push_clients", "Stream clients connected now.")
+          .Counter("clients_total", s.clients_total)
+          .Counter("backpressure_waits", s.backpressure_waits)
+          .Counter("idle_closed", s.idle_closed)
+          .Counter("kernel_drops", s.kernel_drops, "sluice_push_kernel_drops_total",
+                   "Datagrams the kernel dropped: the listener's receive buffer was full.")
+          .Take();
+  return r;
+}
+
 Status PushDriver::Start(ReadingSink& sink) {
   if (thread_.joinable()) return Status::Ok();
   StatusOr<OpenedListener> opened = OpenListener(address_);

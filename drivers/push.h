@@ -104,6 +104,8 @@ class PushDriver final : public Driver {
   int port() const { return bound_port_.load(); }
   const ListenAddress& address() const { return address_; }
   PushStats stats() const;
+  // A listener: "listen" and the PushStats counters, in that order.
+  DriverStatus Report() const override;
 
  private:
   struct Client;

@@ -58,38 +58,6 @@
 
 namespace sluice {
 
-// One sensor's state, for `sluice status`.
-struct SensorStatus {
-  std::string name;
-  std::string driver;
-  int64_t interval_us = 0;
-  // What a snapshot (Scheduler::Statuses) says, first match wins:
-  //   "stuck"   a read overran its timeout and has not returned (stuck_for_us)
-  //   "late"    not sampled for several intervals past its due time
-  //             (overdue_us > max(kLateIntervals intervals, the read timeout))
-  //   "failing" the last sample failed
-  //   "waiting" not sampled yet;  "ok" otherwise.
-  // Empty in statuses not made by a Scheduler: derive it from `failing`.
-  std::string state;
-  bool failing = false;       // the last sample failed (see also `state`)
-  bool has_value = false;
-  double last_value = 0;      // after scale/offset
-  int64_t last_ts_us = 0;     // wall time of last_value
-  uint64_t reads = 0;         // Sample() calls
-  uint64_t errors = 0;        // failed samples (error, NaN, inf)
-  uint64_t submitted = 0;     // readings accepted by the sink
-  uint64_t suppressed = 0;    // held back by the deadband
-  uint64_t dropped = 0;       // refused by a full sink
-  uint64_t missed = 0;        // slots skipped because the scheduler was late
-  uint64_t timeouts = 0;      // blocking reads that overran (also in errors)
-  std::string last_error;
-  int64_t last_error_ts_us = 0;
-  int consecutive_failures = 0;
-  int64_t last_sample_ts_us = 0;  // wall time the last read returned (ok or not)
-  int64_t stuck_for_us = 0;       // "stuck": how long the hung read has run
-  int64_t overdue_us = 0;         // how long past its due time the next sample is
-};
-
 // Sampling lateness (now - deadline when a sample is taken).
 struct JitterStats {
   uint64_t samples = 0;

@@ -114,7 +114,7 @@ StatusOr<double> SerialDriver::Sample(int64_t /*wall_us*/) {
 }
 
 StatusOr<std::unique_ptr<Driver>> CreateSerialDriver(const SensorSpec& spec, Params& params,
-                                                     DriverContext& /*ctx*/) {
+                                                     DriverContext& ctx) {
   SerialSettings s;
   StatusOr<std::string> device = params.RequiredString("device");
   if (!device.ok()) return device.status();
@@ -170,7 +170,7 @@ StatusOr<std::unique_ptr<Driver>> CreateSerialDriver(const SensorSpec& spec, Par
     x.regex_text = *regex;
   }
 
-  StatusOr<std::shared_ptr<SerialPort>> port = SerialPort::For(s, spec.name);
+  StatusOr<std::shared_ptr<SerialPort>> port = SerialPort::For(ctx.devices, s, spec.name);
   if (!port.ok()) return params.ErrorAt("device", "is " + port.status().message());
   int64_t timeout = spec.timeout_us;
   if (timeout <= 0) timeout = std::min<int64_t>(spec.interval_us, kDefaultTimeoutUs);

@@ -37,9 +37,6 @@ constexpr BaudEntry kBauds[] = {
 
 std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
-std::mutex g_ports_mu;
-std::map<std::string, std::weak_ptr<SerialPort>>* g_ports = nullptr;
-
 }  // namespace
 
 std::string SerialSettings::Describe() const {
@@ -120,23 +117,16 @@ StatusOr<int> OpenSerialDevice(const SerialSettings& s) {
   return fd;
 }
 
-StatusOr<std::shared_ptr<SerialPort>> SerialPort::For(const SerialSettings& s,
+StatusOr<std::shared_ptr<SerialPort>> SerialPort::For(SharedDevices& devices,
+                                                      const SerialSettings& s,
                                                       const std::string& sensor) {
-  std::lock_guard<std::mutex> lock(g_ports_mu);
-  if (g_ports == nullptr) g_ports = new std::map<std::string, std::weak_ptr<SerialPort>>();
-  for (auto it = g_ports->begin(); it != g_ports->end();) {
-    it = it->second.expired() ? g_ports->erase(it) : std::next(it);
-  }
-  std::weak_ptr<SerialPort>& slot = (*g_ports)[s.device];
-  std::shared_ptr<SerialPort> port = slot.lock();
-  if (port == nullptr) {
-    port = std::make_shared<SerialPort>(s, sensor);
-    slot = port;
-  } else if (!port->settings().SameLine(s)) {
-    return InvalidArgument("already used by sensor \"" + port->first_sensor() + "\" with " +
-                           port->settings().Describe() + ", not " + s.Describe());
-  }
-  return port;
+  return devices.Acquire<SerialPort>(
+      s.device, [&] { return std::make_shared<SerialPort>(s, sensor); },
+      [&](const SerialPort& port) -> Status {
+        if (port.settings().SameLine(s)) return Status::Ok();
+        return InvalidArgument("already used by sensor \"" + port.first_sensor() + "\" with " +
+                               port.settings().Describe() + ", not " + s.Describe());
+      });
 }
 
 SerialPort::SerialPort(SerialSettings settings, std::string first_sensor)

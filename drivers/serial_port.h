@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "drivers/shared_devices.h"
 
 namespace sluice {
 
@@ -79,9 +80,11 @@ class SerialPort {
     virtual void OnLine(std::string_view line) = 0;
   };
 
-  // The port for `s.device`, shared by every holder. Fails if the device is
-  // already open with other line settings (naming `other_sensor` then).
-  static StatusOr<std::shared_ptr<SerialPort>> For(const SerialSettings& s,
+  // The port in `devices` for `s.device`, shared by every holder. Fails if
+  // the device is already open with other line settings (naming the sensor
+  // that opened it).
+  static StatusOr<std::shared_ptr<SerialPort>> For(SharedDevices& devices,
+                                                   const SerialSettings& s,
                                                    const std::string& sensor);
 
   SerialPort(SerialSettings settings, std::string first_sensor);

@@ -146,7 +146,7 @@ void RenderSensors(const JsonValue& st, double now, std::string* out) {
   }
   for (const JsonValue& l : listeners.items()) {
     const double kernel_drops = Num(l, "kernel_drops");
-    *out += Fit("push " + Pad(Str(l, "name"), 15) + " " + Count(Num(l, "lines_ok")) + " lines (" +
+    *out += Fit(Str(l, "driver") + " " + Pad(Str(l, "name"), 15) + " " + Count(Num(l, "lines_ok")) + " lines (" +
                     Count(Num(l, "lines_bad")) + " bad" +
                     (kernel_drops > 0 ? ", " + Count(kernel_drops) + " datagrams dropped by the kernel"
                                       : std::string()) +

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/build_options.h"
 #include "common/log.h"
 #include "common/redact_url.h"
 #include "common/toml_parse.h"
@@ -227,6 +228,10 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
   std::string client;
   if (sec.String("client", &client)) {
     if (client == "mosquitto") u->client = MqttClient::kMosquitto;
+    else if (client == "paho" && !SLUICE_TRANSPORT_PAHO)
+      sec.ErrorAtKey("client", "\"client\" paho was left out of this build "
+                               "(built with SLUICE_TRANSPORT_PAHO=OFF; sluiced --version "
+                               "lists the transports built in)");
     else if (client == "paho") u->client = MqttClient::kPaho;
     else sec.ErrorAtKey("client", "\"client\" must be mosquitto or paho, not \"" + client + "\"");
   }

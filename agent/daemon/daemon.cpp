@@ -91,7 +91,11 @@ Daemon::~Daemon() { Shutdown(); }
 
 StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Config config, Clock& clock) {
   std::unique_ptr<Daemon> d(new Daemon(std::move(config), clock));
-  DriverContext ctx{clock};
+  // This daemon's shared devices: its sensors share Modbus links, serial
+  // ports, I2C chips and command runs with each other, never with another
+  // daemon's (the drivers keep what they acquire; the registry only finds).
+  SharedDevices devices;
+  DriverContext ctx{clock, devices};
   // Test-only: integration tests point the file-based drivers at a fake /sys.
   if (const char* root = std::getenv("SLUICE_SYSFS_ROOT"); root != nullptr && *root != '\0') {
     ctx.sysfs_root = root;

@@ -109,38 +109,18 @@ DaemonSnapshot Daemon::Snapshot() {
     }
     s.sensor_units.push_back(unit);
   }
-  // Active mqtt sources beside the polled sensors: failing while not
-  // subscribed; reads are messages, errors bad payloads.
+  // What the drivers report themselves: active sensors (mqtt) beside the
+  // polled ones, listeners (push).
   for (size_t i = 0; i < drivers_.size() && i < specs_.size(); ++i) {
-    auto* mqtt = dynamic_cast<MqttDriver*>(drivers_[i].get());
-    if (mqtt == nullptr) continue;
-    MqttSourceStats m = mqtt->stats();
-    SensorStatus st;
-    st.name = specs_[i].name;
-    st.driver = specs_[i].driver;
-    st.failing = !m.connected || !m.subscribed || m.consecutive_bad > 0;
-    st.consecutive_failures = static_cast<int>(std::min<uint64_t>(m.consecutive_bad, INT32_MAX));
-    st.last_error_ts_us = m.last_bad_ts_us;
-    st.last_sample_ts_us = m.last_message_ts_us;
-    st.has_value = m.has_value;
-    st.last_value = m.last_value;
-    st.last_ts_us = m.last_ts_us;
-    st.reads = m.messages;
-    st.errors = m.bad_payloads;
-    st.submitted = m.readings;
-    st.suppressed = m.suppressed;
-    st.dropped = m.dropped;
-    st.last_error = m.last_error;
-    s.sensors.push_back(st);
-    s.sensor_units.push_back(specs_[i].unit);
-  }
-  for (const auto& d : drivers_) {
-    if (auto* push = dynamic_cast<PushDriver*>(d.get())) {
-      s.listeners.push_back({"", push->address().ToString(), push->stats()});
+    DriverStatus r = drivers_[i]->Report();
+    if (r.role == DriverStatus::Role::kSensor) {
+      r.sensor.name = specs_[i].name;
+      r.sensor.driver = specs_[i].driver;
+      s.sensors.push_back(std::move(r.sensor));
+      s.sensor_units.push_back(specs_[i].unit);
+    } else if (r.role == DriverStatus::Role::kListener) {
+      s.listeners.push_back({specs_[i].name, specs_[i].driver, std::move(r.fields)});
     }
-  }
-  for (size_t i = 0, p = 0; i < drivers_.size() && p < s.listeners.size(); ++i) {
-    if (dynamic_cast<PushDriver*>(drivers_[i].get())) s.listeners[p++].name = specs_[i].name;
   }
   s.ring = ring_->Stats();
   s.durability = DurabilityName(config_.buffer.durability);

@@ -13,6 +13,7 @@
 #include "agent/config/config.h"
 #include "agent/daemon/daemon.h"
 #include "agent/daemon/notify.h"
+#include "common/build_options.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -41,7 +42,22 @@ void Usage(FILE* out) {
                "  --config FILE  the TOML configuration file\n"
                "  --check        validate the config (and its drivers and rule files),\n"
                "                 print \"ok\" or the errors, exit 0 or 2\n"
-               "  --version      print the version\n");
+               "  --version      print the version and the drivers and transports built in\n"
+               "  --drivers      print the drivers built in, one a line\n");
+}
+
+// "sluiced VERSION", then what this build holds and what it left out.
+void PrintVersion() {
+  std::printf("sluiced %s\n", SLUICE_VERSION);
+  const sluice::DriverRegistry& drivers = sluice::DriverRegistry::Builtin();
+  std::string line = "drivers:";
+  for (const std::string& name : drivers.Names()) line += " " + name;
+  std::printf("%s\n", line.c_str());
+  std::printf("transports: mosquitto%s\n", SLUICE_TRANSPORT_PAHO ? " paho" : "");
+  std::string out;
+  for (const auto& [name, option] : drivers.left_out()) out += " " + name + " (" + option + "=OFF)";
+  if (!SLUICE_TRANSPORT_PAHO) out += " paho (SLUICE_TRANSPORT_PAHO=OFF)";
+  if (!out.empty()) std::printf("left out:%s\n", out.c_str());
 }
 
 bool InstallSignals(int wake_fd) {
@@ -71,7 +87,12 @@ int main(int argc, char** argv) {
     } else if (a == "--check") {
       check = true;
     } else if (a == "--version") {
-      std::printf("sluiced %s\n", SLUICE_VERSION);
+      PrintVersion();
+      return 0;
+    } else if (a == "--drivers") {
+      for (const std::string& name : sluice::DriverRegistry::Builtin().Names()) {
+        std::printf("%s\n", name.c_str());
+      }
       return 0;
     } else if (a == "--help" || a == "-h") {
       Usage(stdout);

@@ -9,6 +9,15 @@
 namespace sluice {
 namespace {
 
+// A counter or gauge: integral values as integers (as counts always were).
+void AppendNumber(double v, std::string* out) {
+  if (v == std::floor(v) && std::fabs(v) < 9e15) {
+    *out += std::to_string(static_cast<long long>(v));
+  } else {
+    AppendJsonDouble(v, out);
+  }
+}
+
 // Appends the members of one JSON object.
 class Obj {
  public:
@@ -32,6 +41,10 @@ class Obj {
   void B(const char* k, bool v) {
     Key(k);
     *out_ += v ? "true" : "false";
+  }
+  void N(const char* k, double v) {
+    Key(k);
+    AppendNumber(v, out_);
   }
   void Null(const char* k) {
     Key(k);
@@ -72,6 +85,28 @@ std::string SensorState(const SensorStatus& s) {
 }
 
 double Seconds(int64_t us) { return static_cast<double>(us) / 1e6; }
+
+// The sensor counters, in the order of the status JSON and /metrics.
+struct SensorCounter {
+  const char* json;
+  const char* metric;
+  const char* help;
+  uint64_t SensorStatus::*value;
+};
+constexpr SensorCounter kSensorCounters[] = {
+    {"reads", "sluice_sensor_reads_total", "Samples taken (Sample() calls).",
+     &SensorStatus::reads},
+    {"errors", "sluice_sensor_errors_total", "Failed samples (error, NaN, inf, timeout).",
+     &SensorStatus::errors},
+    {"readings", "sluice_sensor_readings_total", "Readings handed to the buffer.",
+     &SensorStatus::submitted},
+    {"suppressed", "sluice_sensor_suppressed_total", "Readings held back by the deadband.",
+     &SensorStatus::suppressed},
+    {"dropped", "sluice_sensor_dropped_total", "Readings refused by a full pipeline.",
+     &SensorStatus::dropped},
+    {"missed", "sluice_sensor_missed_total", "Sampling slots skipped (scheduler late).",
+     &SensorStatus::missed},
+};
 
 }  // namespace
 
@@ -119,12 +154,7 @@ std::string StatusJson(const DaemonSnapshot& s) {
     else
       o.Null("value");
     o.Ts("value_ts_us", x.last_ts_us);
-    o.U("reads", x.reads);
-    o.U("errors", x.errors);
-    o.U("readings", x.submitted);
-    o.U("suppressed", x.suppressed);
-    o.U("dropped", x.dropped);
-    o.U("missed", x.missed);
+    for (const SensorCounter& c : kSensorCounters) o.U(c.json, x.*c.value);
     o.I("consecutive_failures", x.consecutive_failures);
     o.S("last_error", x.last_error);
     o.Ts("last_error_ts_us", x.last_error_ts_us);
@@ -133,19 +163,16 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.D("overdue_s", Seconds(x.overdue_us));
     o.End();
   });
-  Array(top.Raw("listeners"), s.listeners, [&](const PushSnapshot& x) {
+  Array(top.Raw("listeners"), s.listeners, [&](const ListenerSnapshot& x) {
     Obj o(&out);
     o.S("name", x.name);
-    o.S("driver", "push");
-    o.S("listen", x.listen);
-    o.U("lines_ok", x.stats.lines_ok);
-    o.U("lines_bad", x.stats.lines_bad);
-    o.U("dropped", x.stats.dropped);
-    o.U("clients", x.stats.clients);
-    o.U("clients_total", x.stats.clients_total);
-    o.U("backpressure_waits", x.stats.backpressure_waits);
-    o.U("idle_closed", x.stats.idle_closed);
-    o.U("kernel_drops", x.stats.kernel_drops);
+    o.S("driver", x.driver);
+    for (const StatusField& f : x.fields) {
+      if (f.kind == FieldKind::kText)
+        o.S(f.name.c_str(), f.text);
+      else
+        o.N(f.name.c_str(), f.value);
+    }
     o.End();
   });
   {
@@ -362,6 +389,32 @@ class Prom {
   std::string name_;
 };
 
+// The listeners' metric fields, one family per metric name in the order of
+// first appearance, one sample per field labelled listener="NAME" (and the
+// field's own label).
+void ListenerMetrics(const std::vector<ListenerSnapshot>& listeners, Prom* p) {
+  std::vector<const StatusField*> heads;
+  for (const ListenerSnapshot& l : listeners) {
+    for (const StatusField& f : l.fields) {
+      if (f.metric.empty() || f.kind == FieldKind::kText) continue;
+      bool seen = false;
+      for (const StatusField* h : heads) seen = seen || h->metric == f.metric;
+      if (!seen) heads.push_back(&f);
+    }
+  }
+  for (const StatusField* h : heads) {
+    p->Family(h->metric, h->kind == FieldKind::kCounter ? "counter" : "gauge", h->help.c_str());
+    for (const ListenerSnapshot& l : listeners) {
+      for (const StatusField& f : l.fields) {
+        if (f.metric != h->metric || f.kind == FieldKind::kText) continue;
+        Prom::Labels labels{{"listener", l.name}};
+        if (!f.label.first.empty()) labels.emplace_back(f.label.first.c_str(), f.label.second);
+        p->Sample(f.value, labels);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string PrometheusText(const DaemonSnapshot& s) {
@@ -375,18 +428,10 @@ std::string PrometheusText(const DaemonSnapshot& s) {
 
   using SS = SensorStatus;
   auto sname = [](const SS& x) { return x.name; };
-  p.Family("sluice_sensor_reads_total", "counter", "Samples taken (Sample() calls).");
-  p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.reads; });
-  p.Family("sluice_sensor_errors_total", "counter", "Failed samples (error, NaN, inf, timeout).");
-  p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.errors; });
-  p.Family("sluice_sensor_readings_total", "counter", "Readings handed to the buffer.");
-  p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.submitted; });
-  p.Family("sluice_sensor_suppressed_total", "counter", "Readings held back by the deadband.");
-  p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.suppressed; });
-  p.Family("sluice_sensor_dropped_total", "counter", "Readings refused by a full pipeline.");
-  p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.dropped; });
-  p.Family("sluice_sensor_missed_total", "counter", "Sampling slots skipped (scheduler late).");
-  p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.missed; });
+  for (const SensorCounter& c : kSensorCounters) {
+    p.Family(c.metric, "counter", c.help);
+    p.Each(s.sensors, "sensor", sname, [&](const SS& x) { return x.*c.value; });
+  }
   p.Family("sluice_sensor_failing", "gauge", "1 while the sensor is failing.");
   p.Each(s.sensors, "sensor", sname, [](const SS& x) { return x.failing ? 1 : 0; });
   p.Family("sluice_sensor_value", "gauge", "Last value read (after scale and offset).");
@@ -399,21 +444,7 @@ std::string PrometheusText(const DaemonSnapshot& s) {
     if (x.has_value) p.Sample(Seconds(x.last_ts_us), {{"sensor", x.name}});
   }
 
-  p.Family("sluice_push_lines_total", "counter", "Push lines received, by result.");
-  for (const PushSnapshot& l : s.listeners) {
-    p.Sample(static_cast<double>(l.stats.lines_ok), {{"listener", l.name}, {"result", "ok"}});
-    p.Sample(static_cast<double>(l.stats.lines_bad),
-             {{"listener", l.name}, {"result", "rejected"}});
-  }
-  auto lname = [](const PushSnapshot& l) { return l.name; };
-  p.Family("sluice_push_dropped_total", "counter", "Datagram lines the buffer refused.");
-  p.Each(s.listeners, "listener", lname, [](const PushSnapshot& l) { return l.stats.dropped; });
-  p.Family("sluice_push_kernel_drops_total", "counter",
-           "Datagrams the kernel dropped: the listener's receive buffer was full.");
-  p.Each(s.listeners, "listener", lname,
-         [](const PushSnapshot& l) { return l.stats.kernel_drops; });
-  p.Family("sluice_push_clients", "gauge", "Stream clients connected now.");
-  p.Each(s.listeners, "listener", lname, [](const PushSnapshot& l) { return l.stats.clients; });
+  ListenerMetrics(s.listeners, &p);
 
   const RingStats& r = s.ring;
   p.Family("sluice_buffer_events", "gauge", "Events in the ring.").Sample(r.events);

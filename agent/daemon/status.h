@@ -15,15 +15,18 @@
 #include "agent/daemon/rules_runner.h"
 #include "agent/uplink/uplink.h"
 #include "buffer/ring.h"
-#include "drivers/push.h"
+#include "drivers/driver_status.h"
 #include "drivers/scheduler.h"
 
 namespace sluice {
 
-struct PushSnapshot {
+// A driver that reports itself as a listener (push): its sensor's name, its
+// driver and the fields it reported (drivers/driver_status.h), rendered as
+// an object of "listeners" and as samples labelled listener="NAME".
+struct ListenerSnapshot {
   std::string name;
-  std::string listen;
-  PushStats stats;
+  std::string driver;
+  std::vector<StatusField> fields;
 };
 
 struct UpstreamSnapshot {
@@ -47,7 +50,7 @@ struct DaemonSnapshot {
   std::string unhealthy_reason;  // why not, "" when healthy
   std::vector<SensorStatus> sensors;
   std::vector<std::string> sensor_units;  // parallel to sensors
-  std::vector<PushSnapshot> listeners;
+  std::vector<ListenerSnapshot> listeners;
   RingStats ring;
   std::string durability;  // off | normal | full
   uint64_t max_events = 0;

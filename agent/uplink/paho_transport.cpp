@@ -6,7 +6,13 @@
 // copy of the payload. Topics are cached as shared string_refs so a topic is
 // not copied per message. One action listener (this object) serves every
 // publish.
+//
+// Built with SLUICE_TRANSPORT_PAHO=OFF, only NormalizeBrokerUrl is here and
+// NewPahoTransport says the transport was left out.
+#include "common/build_options.h"
+#if SLUICE_TRANSPORT_PAHO
 #include <mqtt/async_client.h>
+#endif
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -26,6 +32,7 @@
 #include "common/log.h"
 
 namespace sluice {
+#if SLUICE_TRANSPORT_PAHO
 namespace {
 
 constexpr const char* kLog = "uplink";
@@ -314,6 +321,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 };
 
 }  // namespace
+#endif  // SLUICE_TRANSPORT_PAHO
 
 StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
   StatusOr<BrokerAddress> broker = ParseBrokerAddress(url);
@@ -322,6 +330,13 @@ StatusOr<std::string> NormalizeBrokerUrl(const std::string& url, bool* tls) {
   return broker->PahoUri();
 }
 
+#if !SLUICE_TRANSPORT_PAHO
+StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions&,
+                                                      TransportListener*) {
+  return InvalidArgument(
+      "the Paho transport was left out of this build (SLUICE_TRANSPORT_PAHO=OFF)");
+}
+#else
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions& options,
                                                       TransportListener* listener) {
   if (listener == nullptr) return InvalidArgument("transport: no listener");
@@ -333,5 +348,6 @@ StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions& op
   SLUICE_RETURN_IF_ERROR(t->Init());
   return std::unique_ptr<Transport>(std::move(t));
 }
+#endif  // SLUICE_TRANSPORT_PAHO
 
 }  // namespace sluice

@@ -68,28 +68,17 @@ StatusOr<double> I2cDriver::Sample(int64_t /*wall_us*/) {
   return Internal("unknown quantity");
 }
 
-StatusOr<std::shared_ptr<I2cChip>> AcquireI2cChip(const std::string& bus_path, uint8_t address,
+StatusOr<std::shared_ptr<I2cChip>> AcquireI2cChip(SharedDevices& devices,
+                                                  const std::string& bus_path, uint8_t address,
                                                   I2cChipKind kind, I2cBusOpener open_bus,
                                                   Clock& clock) {
-  static std::mutex mu;
-  static auto* chips = new std::map<std::string, std::weak_ptr<I2cChip>>();
-  std::lock_guard<std::mutex> lock(mu);
-  for (auto it = chips->begin(); it != chips->end();) {
-    it = it->second.expired() ? chips->erase(it) : std::next(it);
-  }
-  std::string key = bus_path + "@" + std::to_string(address);
-  auto it = chips->find(key);
-  if (it != chips->end()) {
-    if (std::shared_ptr<I2cChip> chip = it->second.lock()) {
-      if (chip->kind() != kind) {
+  return devices.Acquire<I2cChip>(
+      bus_path + "@" + std::to_string(address),
+      [&] { return std::make_shared<I2cChip>(kind, address, std::move(open_bus), clock); },
+      [&](const I2cChip& chip) -> Status {
+        if (chip.kind() == kind) return Status::Ok();
         return InvalidArgument("another sensor reads a different chip at this bus and address");
-      }
-      return chip;
-    }
-  }
-  auto chip = std::make_shared<I2cChip>(kind, address, std::move(open_bus), clock);
-  (*chips)[key] = chip;
-  return chip;
+      });
 }
 
 StatusOr<std::unique_ptr<Driver>> CreateI2cDriver(const SensorSpec& spec, Params& params,
@@ -129,7 +118,7 @@ StatusOr<std::unique_ptr<Driver>> CreateI2cDriver(const SensorSpec& spec, Params
     return params.ErrorAt("quantity", "humidity needs a bme280 or sht3x (a BMP280 has none)");
   }
   StatusOr<std::shared_ptr<I2cChip>> shared = AcquireI2cChip(
-      bus_path, static_cast<uint8_t>(*address), kind,
+      ctx.devices, bus_path, static_cast<uint8_t>(*address), kind,
       [bus_path] { return OpenLinuxI2cBus(bus_path); }, ctx.clock);
   if (!shared.ok()) return params.ErrorAt("chip", shared.status().message());
   return std::unique_ptr<Driver>(new I2cDriver(std::move(*shared), quantity, spec.interval_us));

@@ -77,10 +77,11 @@ class I2cDriver final : public Driver {
   int64_t max_age_us_;
 };
 
-// The shared chip for (`bus_path`, `address`), made with `open_bus` if none
-// is live. Error (plain message) if it is live as another chip kind.
-// Thread-safe.
-StatusOr<std::shared_ptr<I2cChip>> AcquireI2cChip(const std::string& bus_path, uint8_t address,
+// The shared chip in `devices` for (`bus_path`, `address`), made with
+// `open_bus` if none is live. Error (plain message) if it is live as another
+// chip kind. Thread-safe.
+StatusOr<std::shared_ptr<I2cChip>> AcquireI2cChip(SharedDevices& devices,
+                                                  const std::string& bus_path, uint8_t address,
                                                   I2cChipKind kind, I2cBusOpener open_bus,
                                                   Clock& clock);
 

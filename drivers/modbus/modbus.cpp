@@ -120,7 +120,7 @@ StatusOr<std::unique_ptr<Driver>> CreateModbusDriver(const SensorSpec& spec, Par
   options.reconnect_max_us = *rmax;
 
   StatusOr<std::shared_ptr<ModbusLink>> link =
-      AcquireModbusLink(*ep, options, ctx.clock, spec.name);
+      AcquireModbusLink(ctx.devices, *ep, options, ctx.clock, spec.name);
   if (!link.ok()) {
     return params.ErrorAt(params.Has("url") ? "url" : "device", link.status().message());
   }

@@ -268,35 +268,25 @@ StatusOr<std::vector<uint16_t>> ModbusLink::Read(int unit, ModbusTable table, in
   return err == ETIMEDOUT ? Status(StatusCode::kTimeout, what) : IoError(what);
 }
 
-StatusOr<std::shared_ptr<ModbusLink>> AcquireModbusLink(const ModbusEndpoint& endpoint,
+StatusOr<std::shared_ptr<ModbusLink>> AcquireModbusLink(SharedDevices& devices,
+                                                        const ModbusEndpoint& endpoint,
                                                         const ModbusLinkOptions& options,
                                                         Clock& clock, const std::string& sensor) {
-  static std::mutex mu;
-  static auto* links = new std::map<std::string, std::weak_ptr<ModbusLink>>();
-  std::lock_guard<std::mutex> lock(mu);
-  for (auto it = links->begin(); it != links->end();) {
-    it = it->second.expired() ? links->erase(it) : std::next(it);
-  }
-  std::string key = endpoint.Key();
-  auto it = links->find(key);
-  if (it != links->end()) {
-    std::shared_ptr<ModbusLink> link = it->second.lock();
-    if (link) {
-      if (link->endpoint().Describe() != endpoint.Describe()) {
-        return InvalidArgument("device " + key + " is already used by sensor \"" + link->owner() +
-                               "\" as " + link->endpoint().Describe() +
-                               "; every sensor of one device must give the same settings");
-      }
-      if (!(link->options() == options)) {
-        return InvalidArgument("device " + key + " is already used by sensor \"" + link->owner() +
-                               "\" with other reconnect_min/reconnect_max values");
-      }
-      return link;
-    }
-  }
-  auto link = std::make_shared<ModbusLink>(endpoint, options, clock, sensor);
-  (*links)[key] = link;
-  return link;
+  const std::string key = endpoint.Key();
+  return devices.Acquire<ModbusLink>(
+      key, [&] { return std::make_shared<ModbusLink>(endpoint, options, clock, sensor); },
+      [&](const ModbusLink& link) -> Status {
+        if (link.endpoint().Describe() != endpoint.Describe()) {
+          return InvalidArgument("device " + key + " is already used by sensor \"" +
+                                 link.owner() + "\" as " + link.endpoint().Describe() +
+                                 "; every sensor of one device must give the same settings");
+        }
+        if (!(link.options() == options)) {
+          return InvalidArgument("device " + key + " is already used by sensor \"" +
+                                 link.owner() + "\" with other reconnect_min/reconnect_max values");
+        }
+        return Status::Ok();
+      });
 }
 
 }  // namespace sluice

@@ -21,6 +21,7 @@
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "drivers/shared_devices.h"
 #include "drivers/modbus/modbus_codec.h"
 
 typedef struct _modbus modbus_t;
@@ -106,10 +107,11 @@ class ModbusLink {
   uint16_t tid_ = 0;  // the last TCP transaction id sent
 };
 
-// The live link for `endpoint` (shared by every sensor holding it) or a new
-// one. Error (a plain message) when the device is already open with other
-// serial settings or reconnect options. Thread-safe.
-StatusOr<std::shared_ptr<ModbusLink>> AcquireModbusLink(const ModbusEndpoint& endpoint,
+// The live link in `devices` for `endpoint` (shared by every sensor holding
+// it) or a new one. Error (a plain message) when the device is already open
+// with other serial settings or reconnect options. Thread-safe.
+StatusOr<std::shared_ptr<ModbusLink>> AcquireModbusLink(SharedDevices& devices,
+                                                        const ModbusEndpoint& endpoint,
                                                         const ModbusLinkOptions& options,
                                                         Clock& clock, const std::string& sensor);
 

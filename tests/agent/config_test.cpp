@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "agent/config/config.h"
+#include "common/build_options.h"
 
 using namespace sluice;
 
@@ -141,8 +142,15 @@ TEST_CASE("upstream client picks the MQTT library; libmosquitto by default") {
   REQUIRE(def.ok());
   CHECK(def->upstreams[0].client == MqttClient::kMosquitto);
   auto paho = ParseConfig(base + "client = \"paho\"\n", "t.toml");
+#if SLUICE_TRANSPORT_PAHO
   REQUIRE(paho.ok());
   CHECK(paho->upstreams[0].client == MqttClient::kPaho);
+#else
+  REQUIRE_FALSE(paho.ok());
+  CHECK_THAT(paho.status().message(),
+             Catch::StartsWith("t.toml:5:10: [[upstream]] #1: \"client\" paho was left out of "
+                               "this build (built with SLUICE_TRANSPORT_PAHO=OFF"));
+#endif
   auto mosq = ParseConfig(base + "client = \"mosquitto\"\n", "t.toml");
   REQUIRE(mosq.ok());
   CHECK(mosq->upstreams[0].client == MqttClient::kMosquitto);

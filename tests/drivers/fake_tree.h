@@ -65,7 +65,8 @@ inline StatusOr<std::unique_ptr<Driver>> MakeDriver(const std::string& driver,
   spec.driver = driver;
   Status st = ApplyCommonParams(params, &spec);
   if (!st.ok()) return st;
-  DriverContext ctx{clock};
+  SharedDevices devices;
+  DriverContext ctx{clock, devices};
   ctx.sysfs_root = sysfs_root;
   if (spec_out != nullptr) *spec_out = spec;
   return DriverRegistry::Builtin().Create(spec, params, ctx);

@@ -31,9 +31,10 @@ constexpr int32_t kAdcP = 415148;
 struct Rig {
   SimI2cBus bus;
   FakeClock clock;
+  SharedDevices devices;
   std::shared_ptr<I2cChip> Chip(I2cChipKind kind, uint8_t address, const std::string& key) {
     auto chip = AcquireI2cChip(
-        key, address, kind, [this] { return bus.Open(); }, clock);
+        devices, key, address, kind, [this] { return bus.Open(); }, clock);
     REQUIRE(chip.ok());
     return *chip;
   }

@@ -14,12 +14,20 @@
 namespace sluice {
 namespace testing {
 
+// The shared devices of every driver MakeDriver builds in this test process,
+// as if all were one daemon's sensors (sensors of one test share a device).
+inline SharedDevices& TestDevices() {
+  static SharedDevices devices;
+  return devices;
+}
+
 inline StatusOr<std::unique_ptr<Driver>> MakeDriver(Clock& clock, const std::string& driver,
                                                     const std::string& params_toml,
                                                     const std::string& name = "s",
                                                     int64_t interval_us = 1000000,
-                                                    SensorSpec* spec_out = nullptr) {
-  DriverContext ctx{clock};
+                                                    SensorSpec* spec_out = nullptr,
+                                                    SharedDevices& devices = TestDevices()) {
+  DriverContext ctx{clock, devices};
   toml::table root;
   try {
     root = toml::parse("[sensor]\nparams = " + params_toml + "\n", std::string("t.toml"));

@@ -126,7 +126,8 @@ TEST_CASE("listen addresses: the four transports, loopback only") {
 
 TEST_CASE("push factory locates a bad listen param") {
   FakeClock clock;
-  DriverContext ctx{clock};
+  SharedDevices devices;
+  DriverContext ctx{clock, devices};
   toml::table root = toml::parse(
       std::string_view("[sensor]\nparams = { listen = \"tcp://0.0.0.0:9\" }\n"),
       std::string_view("p.toml"));

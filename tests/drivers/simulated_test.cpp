@@ -13,7 +13,8 @@ namespace {
 
 StatusOr<std::unique_ptr<Driver>> Make(const std::string& params_toml) {
   static FakeClock clock;
-  DriverContext ctx{clock};
+  SharedDevices devices;
+  DriverContext ctx{clock, devices};
   toml::table root = toml::parse(std::string_view("[sensor]\nparams = " + params_toml + "\n"), std::string_view("sim.toml"));
   Params p("sim.toml", "sim", root["sensor"]["params"].as_table(), 1, 1);
   SensorSpec spec;

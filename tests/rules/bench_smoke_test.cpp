@@ -2,7 +2,7 @@
 // figures are for sluice-bench and rules_bench to print).
 #include <catch2/catch.hpp>
 
-#include "rules/bench_rules.h"
+#include "bench/rules_bench.h"
 
 using namespace sluice::rules;
 

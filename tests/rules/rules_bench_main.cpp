@@ -1,9 +1,9 @@
 // rules_bench [READINGS]: the rules benchmark on one core (see
-// rules/bench_rules.h); sluice-bench calls the same function.
+// bench/rules_bench.h); sluice-bench calls the same function.
 #include <cstdio>
 #include <cstdlib>
 
-#include "rules/bench_rules.h"
+#include "bench/rules_bench.h"
 
 int main(int argc, char** argv) {
   uint64_t readings = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 4000000;

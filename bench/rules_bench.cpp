@@ -1,4 +1,4 @@
-#include "rules/bench_rules.h"
+#include "bench/rules_bench.h"
 
 #include <chrono>
 #include <cmath>
