@@ -17,4 +17,16 @@ StatusOr<toml::table> ParseToml(std::string_view text, const std::string& path,
   }
 }
 
+const char* TomlTypeName(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    default: return "a date/time";
+  }
+}
+
 }  // namespace sluice

@@ -19,4 +19,7 @@ namespace sluice {
 StatusOr<toml::table> ParseToml(std::string_view text, const std::string& path,
                                 const TomlLimits& limits = TomlLimits());
 
+// "a string", "an integer", ... for "must be X, not Y" messages.
+const char* TomlTypeName(const toml::node& n);
+
 }  // namespace sluice

@@ -33,18 +33,6 @@ bool ValidName(const std::string& s) {
   return true;
 }
 
-const char* TypeName(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date/time";
-  }
-}
-
 uint64_t Fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
   for (unsigned char c : s) {
     h ^= c;
@@ -133,7 +121,7 @@ class FileParser {
       return nullptr;
     }
     if (!n->is_string()) {
-      Error(*n, who, "\"" + std::string(key) + "\" must be a string, not " + TypeName(*n));
+      Error(*n, who, "\"" + std::string(key) + "\" must be a string, not " + TomlTypeName(*n));
       return nullptr;
     }
     return &n->as_string()->get();
@@ -167,7 +155,7 @@ class FileParser {
     if (!n) return true;
     const toml::table* lt = n->as_table();
     if (!lt) {
-      Error(*n, who, "\"labels\" must be a table of strings, not " + std::string(TypeName(*n)));
+      Error(*n, who, "\"labels\" must be a table of strings, not " + std::string(TomlTypeName(*n)));
       return false;
     }
     bool ok = true;
@@ -182,7 +170,7 @@ class FileParser {
                                            "\" is reserved for the message template");
         ok = false;
       } else if (!v.is_string()) {
-        Error(v, who, "label \"" + key + "\" must be a string, not " + TypeName(v));
+        Error(v, who, "label \"" + key + "\" must be a string, not " + TomlTypeName(v));
         ok = false;
       } else {
         def->labels.emplace_back(key, v.as_string()->get());

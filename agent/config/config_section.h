@@ -9,6 +9,8 @@
 
 #include <toml++/toml.h>
 
+#include "common/toml_parse.h"
+
 #include "common/units.h"
 
 namespace sluice {
@@ -65,18 +67,6 @@ class Errors {
   std::string file_;
   std::vector<std::string> lines_;
 };
-
-inline const char* TypeName(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    default: return "a date/time";
-  }
-}
 
 // Typed, strict access to one TOML table. Every key read is remembered;
 // Finish() reports the keys nobody read as unknown.
@@ -192,7 +182,7 @@ class Section {
     for (const toml::node& e : *a) {
       if (!e.is_string()) {
         errors_.Add(e.source(), name_ + ": \"" + key + "\" must hold only strings, not " +
-                                    TypeName(e));
+                                    TomlTypeName(e));
         return false;
       }
       out->push_back(*e.value<std::string>());
@@ -242,7 +232,7 @@ class Section {
 
   void Wrong(const toml::node& n, const std::string& key, const char* expected) {
     errors_.Add(n.source(), name_ + ": \"" + key + "\" must be " + expected + ", not " +
-                                TypeName(n));
+                                TomlTypeName(n));
   }
 
   Errors& errors_;
