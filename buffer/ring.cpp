@@ -5,7 +5,7 @@
 // since the oldest queued event arrived (or a Flush()/Stop() asks), then
 // swaps the whole queue out and commits it in one transaction. Changed
 // upstream cursors ride along with every commit; with no events they are
-// written at most every kCursorIdleSaveUs.
+// written at most every kCursorIdleSave (1 s).
 //
 // A commit that fails (storage error, a full disk with nothing left to
 // evict) loses nothing: the writer holds what it could not commit, counts
