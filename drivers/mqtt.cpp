@@ -1,11 +1,7 @@
 #include "drivers/mqtt.h"
 
-#include <mosquitto.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <climits>
-#include <cstring>
 #include <utility>
 
 #include "common/backoff.h"
@@ -22,16 +18,6 @@ constexpr int kLoopTimeoutMs = 100;
 constexpr int64_t kSubmitTimeoutUs = 250 * 1000;
 constexpr int64_t kLogIntervalUs = 10 * 1000000ll;
 constexpr size_t kMaxPayload = 64 * 1024;
-
-void InitLibraryOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { mosquitto_lib_init(); });
-}
-
-std::string Reason(int rc, int err) {
-  if (rc == MOSQ_ERR_ERRNO) return SystemErrorText(err);
-  return mosquitto_strerror(rc);
-}
 
 const char* JsonTypeName(const JsonValue& v) {
   switch (v.type()) {
@@ -183,7 +169,6 @@ Status MqttDriver::Start(ReadingSink& sink) {
   }
   sink_ = &sink;
   stop_ = false;
-  InitLibraryOnce();
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -214,34 +199,26 @@ void MqttDriver::SetError(const std::string& error) {
 }
 
 void MqttDriver::Run() {
-  mosq_ = mosquitto_new(options_.client_id.empty() ? nullptr : options_.client_id.c_str(),
-                        /*clean_session=*/true, this);
-  if (mosq_ == nullptr) {
-    SetError("cannot create an MQTT client (out of memory)");
+  MosquittoOptions o;
+  o.broker = options_.broker;
+  o.client_id = options_.client_id;
+  o.username = options_.username;
+  o.password = password_;
+  o.keepalive_s = options_.keepalive_s;
+  o.threaded = false;  // every call is on this thread
+  StatusOr<std::unique_ptr<MosquittoClient>> client = MosquittoClient::Create(o, this);
+  if (!client.ok()) {
+    SetError(client.status().message());
     return;
   }
-  mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-  mosquitto_connect_callback_set(mosq_, &OnConnectThunk);
-  mosquitto_subscribe_callback_set(mosq_, &OnSubscribeThunk);
-  mosquitto_message_callback_set(mosq_, &OnMessageThunk);
-  if (!options_.username.empty()) {
-    mosquitto_username_pw_set(mosq_, options_.username.c_str(),
-                              options_.password_file.empty() ? nullptr : password_.c_str());
-  }
-  bool first = true;
+  client_ = std::move(*client);
   while (!stop_) {
-    int rc = first ? mosquitto_connect_async(mosq_, options_.broker.host.c_str(), options_.broker.port,
-                                             options_.keepalive_s)
-                   : mosquitto_reconnect_async(mosq_);
-    int err = errno;
-    first = false;
+    // Connects the first time, reconnects the same client after.
+    Status st = client_->Connect();
+    if (st.ok()) st = client_->RunLoop(stop_, kLoopTimeoutMs);
+    if (stop_) break;
     bool was_connected = false;
     std::string refused;
-    while (rc == MOSQ_ERR_SUCCESS && !stop_) {
-      rc = mosquitto_loop(mosq_, kLoopTimeoutMs, 1);
-      err = errno;
-    }
-    if (stop_) break;
     {
       std::lock_guard<std::mutex> lock(mu_);
       was_connected = stats_.connected;
@@ -250,14 +227,13 @@ void MqttDriver::Run() {
       refused = stats_.last_error.rfind("refused", 0) == 0 ? stats_.last_error : "";
     }
     if (refused.empty()) {
-      SetError((was_connected ? "connection lost: " : "cannot connect: ") + Reason(rc, err));
+      SetError((was_connected ? "connection lost: " : "cannot connect: ") + st.message());
     }
     // Starts over only if the connection stayed up kStableConnectionUs.
     if (!Sleep(backoff_.NextDelayUs())) break;
   }
-  mosquitto_disconnect(mosq_);
-  mosquitto_destroy(mosq_);
-  mosq_ = nullptr;
+  client_->Disconnect();
+  client_.reset();
   std::lock_guard<std::mutex> lock(mu_);
   stats_.connected = false;
   stats_.subscribed = false;
@@ -266,7 +242,7 @@ void MqttDriver::Run() {
 void MqttDriver::OnConnect(int rc) {
   if (rc != 0) {
     SetError(ConnackReason(rc));
-    mosquitto_disconnect(mosq_);
+    client_->Disconnect();
     return;
   }
   {
@@ -278,12 +254,11 @@ void MqttDriver::OnConnect(int rc) {
   backoff_.Connected();
   up_log_.Log("sensor \"" + spec_.name + "\": connected to " + options_.broker.host + ":" +
                       std::to_string(options_.broker.port) + ", subscribing to " + options_.topic);
-  int src = mosquitto_subscribe(mosq_, nullptr, options_.topic.c_str(), options_.qos);
-  const int err = errno;
-  if (src != MOSQ_ERR_SUCCESS) SetError("subscribe: " + Reason(src, err));
+  Status st = client_->Subscribe(options_.topic, options_.qos, nullptr);
+  if (!st.ok()) SetError("subscribe: " + st.message());
 }
 
-void MqttDriver::OnSubscribe(int granted_qos) {
+void MqttDriver::OnSubscribe(int, int granted_qos) {
   if (granted_qos > 2) {
     SetError("refused by the broker: subscription to " + options_.topic);
     return;
@@ -292,19 +267,17 @@ void MqttDriver::OnSubscribe(int granted_qos) {
   stats_.subscribed = true;
 }
 
-void MqttDriver::OnMessage(const mosquitto_message& msg) {
+void MqttDriver::OnMessage(const MosquittoMessage& msg) {
   const int64_t wall = clock_.NowWallUs();
   const int64_t mono = clock_.NowMonotonicUs();
-  std::string_view payload(static_cast<const char*>(msg.payload),
-                           msg.payloadlen > 0 ? static_cast<size_t>(msg.payloadlen) : 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.messages;
     stats_.last_message_ts_us = wall;
   }
-  StatusOr<double> raw = ParseMqttPayload(payload, options_.json_path);
+  StatusOr<double> raw = ParseMqttPayload(msg.payload, options_.json_path);
   if (!raw.ok()) {
-    std::string what = "bad payload on " + std::string(msg.topic ? msg.topic : "?") + ": " +
+    std::string what = "bad payload on " + std::string(msg.topic) + ": " +
                        raw.status().message();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -344,18 +317,6 @@ void MqttDriver::OnMessage(const mosquitto_message& msg) {
   if (want && !accepted) ++stats_.dropped;
 }
 
-void MqttDriver::OnConnectThunk(mosquitto*, void* self, int rc) {
-  static_cast<MqttDriver*>(self)->OnConnect(rc);
-}
-
-void MqttDriver::OnSubscribeThunk(mosquitto*, void* self, int, int count, const int* granted) {
-  static_cast<MqttDriver*>(self)->OnSubscribe(count > 0 && granted != nullptr ? granted[0] : 128);
-}
-
-void MqttDriver::OnMessageThunk(mosquitto*, void* self, const mosquitto_message* msg) {
-  if (msg != nullptr) static_cast<MqttDriver*>(self)->OnMessage(*msg);
-}
-
 StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Params& params,
                                                    DriverContext& ctx) {
   MqttSourceOptions o;
@@ -365,7 +326,7 @@ StatusOr<std::unique_ptr<Driver>> CreateMqttDriver(const SensorSpec& spec, Param
   if (!st.ok()) return params.ErrorAt("url", st.message());
   StatusOr<std::string> topic = params.RequiredString("topic");
   if (!topic.ok()) return topic.status();
-  if (topic->empty() || mosquitto_sub_topic_check(topic->c_str()) != MOSQ_ERR_SUCCESS) {
+  if (!MosquittoClient::ValidTopicFilter(*topic)) {
     return params.ErrorAt("topic",
                           "must be a valid topic filter ('+' and '#' only as whole "
                           "levels, '#' last): \"" +

@@ -41,12 +41,10 @@
 #include "common/broker_address.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mosquitto_client.h"
 #include "common/status.h"
 #include "drivers/deadband.h"
 #include "drivers/driver.h"
-
-struct mosquitto;
-struct mosquitto_message;
 
 namespace sluice {
 
@@ -94,7 +92,7 @@ struct MqttSourceStats {
 };
 
 // Start()/Stop() from one controlling thread; stats() thread-safe.
-class MqttDriver final : public Driver {
+class MqttDriver final : public Driver, private MosquittoListener {
  public:
   // `clock` must outlive the driver.
   MqttDriver(SensorSpec spec, MqttSourceOptions options, Clock& clock);
@@ -114,16 +112,13 @@ class MqttDriver final : public Driver {
 
  private:
   void Run();
-  void OnConnect(int rc);
-  void OnSubscribe(int granted_qos);
-  void OnMessage(const mosquitto_message& msg);
+  // MosquittoListener (the client thread).
+  void OnConnect(int rc) override;
+  void OnSubscribe(int mid, int granted_qos) override;
+  void OnMessage(const MosquittoMessage& msg) override;
   void SetError(const std::string& error);
   // Waits up to `us` or until Stop(); false once stopping.
   bool Sleep(int64_t us);
-
-  static void OnConnectThunk(mosquitto*, void* self, int rc);
-  static void OnSubscribeThunk(mosquitto*, void* self, int mid, int count, const int* granted);
-  static void OnMessageThunk(mosquitto*, void* self, const mosquitto_message* msg);
 
   const SensorSpec spec_;
   const MqttSourceOptions options_;
@@ -140,7 +135,7 @@ class MqttDriver final : public Driver {
   std::condition_variable sleep_cv_;
 
   // Network thread only.
-  mosquitto* mosq_ = nullptr;
+  std::unique_ptr<MosquittoClient> client_;
   DeadbandFilter deadband_;
   ReconnectBackoff backoff_;
 
