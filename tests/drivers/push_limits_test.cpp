@@ -151,7 +151,7 @@ TEST_CASE("a full stream listener closes its idlest client for a new one") {
   d->Stop();
 }
 
-TEST_CASE("datagrams the kernel drops for a full receive buffer are counted") {
+TEST_CASE("datagrams the kernel drops for a full receive buffer are counted", "[kernel]") {
   GateSink sink;
   PushOptions o;
   o.rcvbuf_bytes = 4096;  // a few datagrams
