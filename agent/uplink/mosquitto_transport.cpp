@@ -255,12 +255,10 @@ class MosquittoTransport final : public Transport, private MosquittoListener {
 
 StatusOr<std::unique_ptr<Transport>> NewMosquittoTransport(const TransportOptions& options,
                                                            TransportListener* listener) {
-  if (listener == nullptr) return InvalidArgument("transport: no listener");
-  if (options.client_id.empty()) return InvalidArgument("transport: empty client id");
-  if (options.broker.host.empty()) return InvalidArgument("transport: no broker address");
-  TransportOptions opts = options;
-  opts.tls.enabled = options.broker.tls;
-  return std::unique_ptr<Transport>(std::make_unique<MosquittoTransport>(std::move(opts), listener));
+  StatusOr<TransportOptions> opts = PrepareTransportOptions(options, listener);
+  if (!opts.ok()) return opts.status();
+  return std::unique_ptr<Transport>(
+      std::make_unique<MosquittoTransport>(std::move(opts).value(), listener));
 }
 
 }  // namespace sluice

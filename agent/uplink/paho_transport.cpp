@@ -339,12 +339,9 @@ StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions&,
 #else
 StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions& options,
                                                       TransportListener* listener) {
-  if (listener == nullptr) return InvalidArgument("transport: no listener");
-  if (options.client_id.empty()) return InvalidArgument("transport: empty client id");
-  if (options.broker.host.empty()) return InvalidArgument("transport: no broker address");
-  TransportOptions opts = options;
-  opts.tls.enabled = options.broker.tls;
-  auto t = std::make_unique<PahoTransport>(std::move(opts), listener);
+  StatusOr<TransportOptions> opts = PrepareTransportOptions(options, listener);
+  if (!opts.ok()) return opts.status();
+  auto t = std::make_unique<PahoTransport>(std::move(opts).value(), listener);
   SLUICE_RETURN_IF_ERROR(t->Init());
   return std::unique_ptr<Transport>(std::move(t));
 }

@@ -103,4 +103,16 @@ StatusOr<std::unique_ptr<Transport>> NewPahoTransport(
 StatusOr<std::unique_ptr<Transport>> NewMosquittoTransport(
     const TransportOptions& options, TransportListener* listener);
 
+// What every transport checks before it is created: a listener, a client id
+// and a broker; tls.enabled follows the broker's scheme.
+inline StatusOr<TransportOptions> PrepareTransportOptions(const TransportOptions& options,
+                                                          const TransportListener* listener) {
+  if (listener == nullptr) return InvalidArgument("transport: no listener");
+  if (options.client_id.empty()) return InvalidArgument("transport: empty client id");
+  if (options.broker.host.empty()) return InvalidArgument("transport: no broker address");
+  TransportOptions opts = options;
+  opts.tls.enabled = options.broker.tls;
+  return opts;
+}
+
 }  // namespace sluice
