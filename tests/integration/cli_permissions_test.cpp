@@ -32,9 +32,12 @@ struct Run {
 };
 
 // Runs `sluice ARGS` as uid/gid `nobody` (bounded: 60 s, then SIGKILL).
-Run RunAsNobody(const std::vector<std::string>& args, const std::string& scratch) {
+// `binary`: a copy of sluice that nobody may reach and run (the build tree
+// may sit below a directory only root can enter, e.g. a 0700 mktemp dir).
+Run RunAsNobody(const std::string& binary, const std::vector<std::string>& args,
+                const std::string& scratch) {
   const std::string err_path = scratch + "/err";
-  std::vector<std::string> argv_s = {testing::BinDir() + "/sluice"};
+  std::vector<std::string> argv_s = {binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_s) argv.push_back(&a[0]);
@@ -81,6 +84,9 @@ TEST_CASE("history commands on an unreadable data_dir say permission denied", "[
     REQUIRE(ring.ok());
     REQUIRE((*ring)->Stop().ok());
   }
+  const std::string sluice = dir.path() + "/sluice";
+  REQUIRE(testing::WriteFile(sluice, testing::ReadFile(testing::BinDir() + "/sluice")));
+  REQUIRE(chmod(sluice.c_str(), 0755) == 0);
   const std::string rules = dir.path() + "/rules.toml";
   REQUIRE(testing::WriteFile(rules, "[[rule]]\nname = \"hot\"\nwhen = \"t > 1\"\n"));
   REQUIRE(chmod(rules.c_str(), 0644) == 0);
@@ -92,7 +98,7 @@ TEST_CASE("history commands on an unreadable data_dir say permission denied", "[
       {"--data-dir", data, "rules", "backtest", rules},
   };
   for (const auto& args : commands) {
-    const Run r = RunAsNobody(args, scratch);
+    const Run r = RunAsNobody(sluice, args, scratch);
     INFO("sluice " << args[2] << ": exit " << r.code << ", stderr: " << r.err);
     CHECK(r.code == 1);
     CHECK(r.err.find("buffer.db: Permission denied") != std::string::npos);
