@@ -80,6 +80,9 @@ class Sluiced {
   bool Alive();
   std::string Log() const { return ReadFile(stderr_path_); }
   pid_t pid() const { return process_.pid(); }
+  // The raw wait status of the last run that ended (after Alive() saw it
+  // exit, Kill() or Terminate()).
+  int wait_status() const { return process_.wait_status(); }
 
  private:
   std::string config_path_;

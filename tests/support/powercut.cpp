@@ -112,12 +112,13 @@ std::string PowerCutShimPath() {
 #endif
 }
 
-std::vector<std::string> PowerCut::Env(uint64_t kill_at_write) const {
+std::vector<std::string> PowerCut::Env(uint64_t kill_at_write, const std::string& kill_file) const {
   std::vector<std::string> env = {"LD_PRELOAD=" + PowerCutShimPath(),
                                   "SLUICE_POWERCUT_DIR=" + data_dir_,
                                   "SLUICE_POWERCUT_SHADOW=" + shadow_dir_};
   if (kill_at_write > 0) {
     env.push_back("SLUICE_POWERCUT_KILL_AT_WRITE=" + std::to_string(kill_at_write));
+    if (!kill_file.empty()) env.push_back("SLUICE_POWERCUT_KILL_FILE=" + kill_file);
   }
   // Sanitizer builds: the runtime wants to come first in the library list.
   const char* asan = std::getenv("ASAN_OPTIONS");

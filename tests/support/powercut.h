@@ -53,8 +53,10 @@ class PowerCut {
   // (LD_PRELOAD and the shim's variables; under ASan also an ASAN_OPTIONS
   // that allows the preload).
   // With kill_at_write > 0 the process SIGKILLs itself right after its
-  // Nth write to a file under data_dir (a cut between a write and its sync).
-  std::vector<std::string> Env(uint64_t kill_at_write = 0) const;
+  // Nth write to a file under data_dir (a cut between a write and its sync);
+  // with kill_file, its Nth write to files of that base name.
+  std::vector<std::string> Env(uint64_t kill_at_write = 0,
+                               const std::string& kill_file = "") const;
 
   // After the process died: replaces the content of data_dir with its
   // durable state. False (with *error) if the shadow is missing or bad.

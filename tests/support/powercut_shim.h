@@ -28,7 +28,9 @@
 // SLUICE_POWERCUT_KILL_AT_WRITE=N: the process SIGKILLs itself right after
 // its Nth write to a tracked file (counted from start), before any later
 // sync: a cut that lands between a write and its sync, as SQLite's crash
-// tests place them.
+// tests place them. With SLUICE_POWERCUT_KILL_FILE=NAME only writes to
+// files named NAME (opened by that base name) count, e.g. "buffer.db" to
+// cut inside a WAL checkpoint.
 // Thread-safe: one mutex around the model. Writes to untracked fds
 // (sockets, other files) only cost a table lookup. A shim failure (shadow
 // unwritable) aborts the process with a message on stderr.
@@ -111,6 +113,7 @@ struct Inode {
   std::map<uint64_t, uint64_t> dirty;  // start -> end, disjoint, not adjacent
   uint64_t min_size = kNoShrink;       // smallest size since the last sync
   int lw_fd = -1;                      // files/ID.lw, opened on first write
+  bool kill_file = false;              // its name is SLUICE_POWERCUT_KILL_FILE
 };
 
 struct Mapping {
@@ -128,6 +131,8 @@ struct State {
   uint64_t next_id = 1;
   uint64_t write_counter = 0;
   uint64_t kill_at_write = 0;  // SLUICE_POWERCUT_KILL_AT_WRITE, 0: never
+  std::string kill_file;       // SLUICE_POWERCUT_KILL_FILE: count only its writes
+  uint64_t kill_file_writes = 0;
   std::map<std::pair<dev_t, ino_t>, uint64_t> by_ino;  // live files only
   std::map<uint64_t, Inode> inodes;
   std::map<uint64_t, std::map<std::string, uint64_t>> durable;  // dir -> name -> id

@@ -298,6 +298,10 @@ int OnOpen(int fd, int flags, bool existed) {
     id = IdOf(s, st, &created);
     if (!created && (flags & O_TRUNC) && S_ISREG(st.st_mode)) s.inodes[id].min_size = 0;
   }
+  if (!s.kill_file.empty()) {
+    const size_t slash = path.rfind('/');
+    if (path.compare(slash + 1, std::string::npos, s.kill_file) == 0) s.inodes[id].kill_file = true;
+  }
   SetTracked(s, fd, id);
   return fd;
 }
@@ -331,7 +335,11 @@ void RecordWrite(State& s, int fd, uint64_t off, const struct iovec* iov, int io
   }
   REAL(PwritevFn, pwritev64);
   if (real_pwritev64(in.lw_fd, v.data(), static_cast<int>(v.size()), 0) < 0) Die("write .lw");
-  if (s.write_counter == s.kill_at_write) kill(getpid(), SIGKILL);  // the cut, mid-update
+  if (s.kill_at_write == 0) return;
+  if (s.kill_file.empty() ? s.write_counter == s.kill_at_write
+                          : in.kill_file && ++s.kill_file_writes == s.kill_at_write) {
+    kill(getpid(), SIGKILL);  // the cut, mid-update
+  }
 }
 
 void AfterPwrite(int fd, ssize_t r, off64_t off, const struct iovec* iov, int iovcnt) {
@@ -424,8 +432,10 @@ __attribute__((constructor)) void Init() {
   Snapshot(*s, s->root_id, s->data_dir);
   WriteManifest(*s);
   if (const char* k = getenv("SLUICE_POWERCUT_KILL_AT_WRITE")) s->kill_at_write = strtoull(k, nullptr, 10);
+  if (const char* f = getenv("SLUICE_POWERCUT_KILL_FILE")) s->kill_file = f;
   g_state = s;
   unsetenv("SLUICE_POWERCUT_KILL_AT_WRITE");
+  unsetenv("SLUICE_POWERCUT_KILL_FILE");
   unsetenv("SLUICE_POWERCUT_DIR");
   unsetenv("SLUICE_POWERCUT_SHADOW");
   pthread_atfork(nullptr, nullptr, [] { g_active = false; });
