@@ -21,6 +21,7 @@ struct Args {
   size_t max_inflight = 256;   // json upstream window (and the Paho baseline's)
   size_t batch = 256;          // flatbuffers batch_max_events
   int sub_qos = 1;             // the counting subscriber's subscription QoS
+  uint64_t seconds = 0;        // wear: seconds per measurement (0: default)
 };
 
 // The workload: readings of a few sensors (round robin), pre-encoded as
@@ -46,6 +47,10 @@ int RunRules(const Args& args);
 // CPU per wall second and sampling lateness of simulated sensors through
 // the Scheduler (1,000 at 1 Hz, 10 at 1 kHz), into a ring and a counting sink.
 int RunSensors(const Args& args);
+// Bytes written to storage per reading (durability off/normal/full, 20
+// staggered sensors; a 10,000 readings/s burst), bytes at rest per reading
+// and peak memory, beside raw SQLite (wear.cpp).
+int RunWear(const Args& args);
 
 }  // namespace bench
 }  // namespace sluice

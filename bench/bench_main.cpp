@@ -6,6 +6,8 @@
 //                       [--bridge-autosave S] [--max-inflight W] [--batch B]
 //   sluice-bench rules  [--events N]   (readings through the rules engine)
 //   sluice-bench sensors (simulated sensors through the Scheduler: CPU/s, jitter)
+//   sluice-bench wear   [--seconds S] [--events N]  (bytes written and at rest
+//                       per reading, peak memory; beside raw SQLite)
 //   sluice-bench all    [--quick] [...]
 //   --quick: tiny N (the CTest smoke test); --keep: keep temp dirs.
 #include <cstdio>
@@ -21,7 +23,8 @@ namespace {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: sluice-bench ingest|drain|rules|sensors|all [--events N] [--runs K] [--quick]\n"
+               "usage: sluice-bench ingest|drain|rules|sensors|wear|all [--events N] [--runs K]\n"
+               "         [--seconds S] [--quick]\n"
                "         [--bridge-events M] [--bridge-autosave S] [--max-inflight W]\n"
                "         [--batch B] [--sub-qos 0|1] [--keep]\n");
   return 2;
@@ -42,7 +45,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   const std::string cmd = argv[1];
   if (cmd == "_publish") return PublishWorkerMain(argc, argv);
-  if (cmd != "ingest" && cmd != "drain" && cmd != "rules" && cmd != "sensors" &&
+  if (cmd != "ingest" && cmd != "drain" && cmd != "rules" && cmd != "sensors" && cmd != "wear" &&
       cmd != "all") return Usage();
   Args args;
   for (int i = 2; i < argc; ++i) {
@@ -65,6 +68,8 @@ int main(int argc, char** argv) {
       args.max_inflight = v;
     } else if (a == "--sub-qos" && value() && v <= 1) {
       args.sub_qos = static_cast<int>(v);
+    } else if (a == "--seconds" && value() && v > 0 && v <= 86400) {
+      args.seconds = v;
     } else if (a == "--batch" && value() && v > 0 && v <= 100000) {
       args.batch = v;
     } else {
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
   if (cmd == "drain" || cmd == "all") rc |= RunDrain(args);
   if (cmd == "rules" || cmd == "all") rc |= RunRules(args);
   if (cmd == "sensors" || cmd == "all") rc |= RunSensors(args);
+  if (cmd == "wear" || cmd == "all") rc |= RunWear(args);
   PrintSummary();
   return rc;
 }
