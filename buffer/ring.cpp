@@ -174,10 +174,7 @@ class RingImpl final : public Ring {
     for (size_t i = 0; i < s.upstreams.size() && i < acked_.size(); ++i) {
       s.upstreams[i].acked_seq = acked_[i].load();
     }
-    struct stat st;
-    if (::stat(DbPath(options_.data_dir).c_str(), &st) == 0) {
-      s.file_bytes = static_cast<uint64_t>(st.st_size);
-    }
+    s.file_bytes = BufferFileBytes(options_.data_dir);
     return s;
   }
 

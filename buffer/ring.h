@@ -100,7 +100,7 @@ struct RingStats {
   uint64_t dropped = 0;            // events producers gave up on after the queue
                                    // stayed full (CountDropped); never committed
   uint64_t corrupt_recoveries = 0; // databases quarantined (persisted)
-  uint64_t file_bytes = 0;         // buffer.db size on disk
+  uint64_t file_bytes = 0;         // every ring file in data_dir (BufferFileBytes)
   uint64_t corrupt_rows = 0;       // rows readers skipped (body failed
                                    // VerifyEncodedEvent), this process
   uint64_t failed_events = 0;      // events lost because they could not be

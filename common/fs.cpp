@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace sluice {
@@ -79,6 +80,17 @@ Status FsyncPath(const std::string& path, bool missing_ok) {
   if (::fsync(fd.get()) != 0) s = IoError(Errno("fsync " + path, errno));
   Status closed = fd.Close(path);
   return s.ok() ? closed : s;
+}
+
+int64_t ProcessStorageBytesWritten() {
+  UniqueFd fd(::open("/proc/self/io", O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return -1;
+  char buf[512];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* at = std::strstr(buf, "\nwrite_bytes:");
+  return at ? std::strtoll(at + 13, nullptr, 10) : -1;
 }
 
 std::string DirName(const std::string& path) {

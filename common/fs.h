@@ -70,4 +70,9 @@ class UniqueFd {
 // The directory part of `path` ("a/b" -> "a", "/b" -> "/", "b" -> ".").
 std::string DirName(const std::string& path);
 
+// Bytes this process caused to be written to storage so far (write_bytes
+// of /proc/self/io: pages it dirtied on disk-backed file systems); -1 where
+// the kernel does not account I/O.
+int64_t ProcessStorageBytesWritten();
+
 }  // namespace sluice

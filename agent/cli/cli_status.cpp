@@ -183,6 +183,23 @@ void RenderBuffer(const JsonValue& b, double now, std::string* out) {
                   " commits, " + Bytes(Num(b, "committed_bytes")) + " written",
               kWidth) +
           "\n";
+  // What each reading costs the storage, and how long the ring lasts.
+  std::string cost;
+  if (IsNumber(b, "storage_bytes_per_reading")) {
+    cost += Count(Num(b, "storage_bytes_per_reading")) + " B written";
+  }
+  if (IsNumber(b, "bytes_per_reading_at_rest")) {
+    cost += (cost.empty() ? "" : ", ") +
+            Printf("%.1f B at rest", Num(b, "bytes_per_reading_at_rest"));
+  }
+  if (!cost.empty()) cost = "          " + cost + " per reading";
+  if (IsNumber(b, "holds_s")) {
+    const double days = Num(b, "holds_s") / 86400;
+    cost += std::string(cost.empty() ? "          " : "; ") + "holds " +
+            (days >= 1 ? Printf("%.1f days", days) : Age(Num(b, "holds_s"))) + " at " +
+            Rate(Num(b, "ingest_rate"));
+  }
+  if (!cost.empty()) *out += Fit(cost, kWidth) + "\n";
   double failing = AgeOf(b, "commit_failing_since_us", now);
   if (failing >= 0) {
     *out += Fit("          COMMITS FAILING for " + Age(failing) + ", holding " +

@@ -127,6 +127,7 @@ DaemonSnapshot Daemon::Snapshot() {
   s.max_events = config_.buffer.max_events;
   s.max_bytes = config_.buffer.max_bytes;
   s.ingest_rate = ingest_rate_.load();
+  s.storage_bytes_written = ProcessStorageBytesWritten();
   if (!status_reader_) {
     auto r = ring_->NewReader();
     if (r.ok()) status_reader_ = std::move(*r);

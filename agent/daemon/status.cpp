@@ -87,6 +87,24 @@ using status_internal::Seconds;
 using status_internal::SensorCounter;
 using status_internal::SensorState;
 
+RingCost CostOf(const DaemonSnapshot& s) {
+  RingCost c;
+  const RingStats& r = s.ring;
+  if (s.storage_bytes_written >= 0 && r.committed_events > 0) {
+    c.written_per_reading =
+        static_cast<double>(s.storage_bytes_written) / static_cast<double>(r.committed_events);
+  }
+  if (r.events > 0) {
+    c.at_rest_per_reading = static_cast<double>(r.file_bytes) / static_cast<double>(r.events);
+  }
+  if (r.events > 0 && r.bytes > 0 && s.ingest_rate > 0) {
+    const double by_bytes = static_cast<double>(s.max_bytes) * static_cast<double>(r.events) /
+                            static_cast<double>(r.bytes);
+    c.holds_s = std::min(static_cast<double>(s.max_events), by_bytes) / s.ingest_rate;
+  }
+  return c;
+}
+
 void EstimateDrain(DaemonSnapshot* s) {
   for (UpstreamSnapshot& u : s->upstreams) {
     double net = u.stats.ack_rate - s->ingest_rate;
@@ -160,6 +178,19 @@ std::string StatusJson(const DaemonSnapshot& s) {
     b.U("max_events", s.max_events);
     b.U("max_bytes", s.max_bytes);
     b.U("file_bytes", r.file_bytes);
+    const RingCost cost = CostOf(s);
+    if (s.storage_bytes_written >= 0)
+      b.U("storage_bytes_written", static_cast<uint64_t>(s.storage_bytes_written));
+    else
+      b.Null("storage_bytes_written");
+    for (const auto& [key, v] : {std::make_pair("storage_bytes_per_reading", cost.written_per_reading),
+                                 std::make_pair("bytes_per_reading_at_rest", cost.at_rest_per_reading),
+                                 std::make_pair("holds_s", cost.holds_s)}) {
+      if (v >= 0)
+        b.D(key, v);
+      else
+        b.Null(key);
+    }
     b.U("first_seq", r.first_seq);
     b.U("last_seq", r.last_seq);
     b.Ts("first_ts_us", r.first_ts_us);

@@ -56,11 +56,25 @@ struct DaemonSnapshot {
   uint64_t max_events = 0;
   uint64_t max_bytes = 0;
   double ingest_rate = 0;  // events committed per second, recently
+  int64_t storage_bytes_written = -1;  // ProcessStorageBytesWritten(); -1: unknown
   std::vector<UpstreamSnapshot> upstreams;
   bool rules_enabled = false;
   RulesRunnerStats rules;
   ControlServerStats control;
 };
+
+// What the ring costs per reading, from a snapshot; -1 where unknown.
+struct RingCost {
+  // storage_bytes_written ÷ events this process committed.
+  double written_per_reading = -1;
+  // file_bytes ÷ events stored.
+  double at_rest_per_reading = -1;
+  // How long a full ring lasts at the current ingest rate: the events it
+  // can hold (max_events, or max_bytes at today's bytes per event,
+  // whichever is less) ÷ ingest_rate.
+  double holds_s = -1;
+};
+RingCost CostOf(const DaemonSnapshot& s);
 
 // Fills drain_eta_s of every upstream from its backlog and rates.
 void EstimateDrain(DaemonSnapshot* s);

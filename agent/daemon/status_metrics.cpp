@@ -138,7 +138,20 @@ std::string PrometheusText(const DaemonSnapshot& s) {
   p.Family("sluice_buffer_bytes", "gauge", "Accounted bytes in the ring.").Sample(r.bytes);
   p.Family("sluice_buffer_max_events", "gauge", "buffer.max_events.").Sample(s.max_events);
   p.Family("sluice_buffer_max_bytes", "gauge", "buffer.max_bytes.").Sample(s.max_bytes);
-  p.Family("sluice_buffer_file_bytes", "gauge", "Size of buffer.db on disk.").Sample(r.file_bytes);
+  p.Family("sluice_buffer_file_bytes", "gauge",
+           "Bytes of every ring file in data_dir (buffer.reserve excluded).")
+      .Sample(r.file_bytes);
+  if (s.storage_bytes_written >= 0) {
+    p.Family("sluice_storage_written_bytes_total", "counter",
+             "Bytes this sluiced wrote to storage since it started (/proc/self/io).")
+        .Sample(static_cast<uint64_t>(s.storage_bytes_written));
+  }
+  const RingCost cost = CostOf(s);
+  if (cost.holds_s >= 0) {
+    p.Family("sluice_buffer_holds_seconds", "gauge",
+             "How long a full ring lasts at the current ingest rate.")
+        .Sample(cost.holds_s);
+  }
   p.Family("sluice_buffer_first_seq", "gauge", "Oldest seq in the ring (0: empty).")
       .Sample(r.first_seq);
   p.Family("sluice_buffer_last_seq", "gauge", "Last committed seq.").Sample(r.last_seq);

@@ -103,6 +103,25 @@ std::string DbPath(const std::string& data_dir) {
   return data_dir + "/buffer.db";
 }
 
+uint64_t BufferFileBytes(const std::string& data_dir) {
+  uint64_t total = 0;
+  DIR* d = ::opendir(data_dir.c_str());
+  if (d == nullptr) return 0;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind("buffer.", 0) != 0 || name == "buffer.reserve" ||
+        name.find(".corrupt-") != std::string::npos || name.find(".rescue") != std::string::npos) {
+      continue;
+    }
+    struct stat st;
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+      total += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  ::closedir(d);
+  return total;
+}
+
 Status ReadMeta(sqlite3* db, Meta* out) {
   *out = Meta();
   return sql::ForEachRow(db, "SELECT key, value FROM meta", [&](sqlite3_stmt* st) {

@@ -61,6 +61,12 @@ uint64_t HardCapBytes(uint64_t max_bytes);
 
 std::string DbPath(const std::string& data_dir);
 
+// Bytes of every file the ring keeps in data_dir (buffer.db, its -wal and
+// -shm, buffer.seq, buffer.floor, buffer.run): files named buffer.* but
+// the buffer.reserve placeholder and databases set aside (.corrupt-*,
+// .rescue).
+uint64_t BufferFileBytes(const std::string& data_dir);
+
 // The meta table's values; -1 where a key is absent.
 struct Meta {
   int64_t next_seq = -1;

@@ -76,8 +76,9 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
         if (!s.Status(&st)) return false;
         const JsonValue* acked = st.AtPath("$.upstreams[0].acked_seq");
         const JsonValue* readings = st.AtPath("$.sensors[0].readings");
+        const JsonValue* holds = st.AtPath("$.buffer.holds_s");  // once a rate is known
         return acked && acked->AsNumber() >= 20 && readings && readings->AsNumber() >= 20 &&
-               st.AtPath("$.alerts[0].rule") != nullptr;
+               st.AtPath("$.alerts[0].rule") != nullptr && holds && holds->is_number();
       },
       20000000, 100000));
 
@@ -104,6 +105,13 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
     CHECK(st.AtPath("$.agent.healthy")->AsBool());
     CHECK(num("$.buffer.writer_idle_s") >= 0);
     CHECK(num("$.buffer.writer_idle_s") < 30);
+    // What the ring costs: files on disk, bytes written, how long it lasts.
+    CHECK(num("$.buffer.file_bytes") > 0);
+    CHECK(num("$.buffer.storage_bytes_written") >= 0);
+    CHECK(num("$.buffer.bytes_per_reading_at_rest") ==
+          Approx(num("$.buffer.file_bytes") / num("$.buffer.events")));
+    CHECK(num("$.buffer.holds_s") > 0);
+    CHECK(num("$.buffer.holds_s") <= num("$.buffer.max_events") / num("$.buffer.ingest_rate") + 1);
     CHECK(num("$.agent.now_us") >= num("$.agent.started_us"));
     // Sensors: the simulated one, and the push listener.
     CHECK(st.AtPath("$.sensors")->items().size() == 1);
@@ -184,6 +192,8 @@ TEST_CASE("live commands against a running sluiced", "[integration]") {
     CHECK(r.out.find("\npush ingest ") != std::string::npos);
     CHECK(r.out.find("\nBUFFER    ") != std::string::npos);
     CHECK(r.out.find("durability normal") != std::string::npos);
+    CHECK(std::regex_search(r.out, std::regex("\n {10}[0-9,]+ B written, [0-9.]+ B at rest per "
+                                              "reading; holds [^\n]+ at [0-9.,]+/s\n")));
     CHECK(r.out.find("\nUPSTREAM  cloud  " + broker.url() + "  connected for ") !=
           std::string::npos);
     CHECK(r.out.find("\nRULES     2 loaded (1 file), 1 firing") != std::string::npos);
