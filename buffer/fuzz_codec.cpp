@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <sanitizer/common_interface_defs.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -42,7 +44,9 @@ namespace {
 
 void Check(bool ok, const char* what) {
   if (ok) return;
-  std::fprintf(stderr, "fuzz_codec: check failed: %s\n", what);
+  // Through the sanitizer's report stream: it stays open under
+  // -close_fd_mask=2 (which silences the product's logs).
+  __sanitizer_report_error_summary((std::string("fuzz_codec: check failed: ") + what).c_str());
   __builtin_trap();
 }
 

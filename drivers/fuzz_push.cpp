@@ -25,6 +25,8 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <sanitizer/common_interface_defs.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -44,7 +46,9 @@ namespace {
 
 void Check(bool ok, const char* what) {
   if (ok) return;
-  std::fprintf(stderr, "fuzz_push: check failed: %s\n", what);
+  // Through the sanitizer's report stream: it stays open under
+  // -close_fd_mask=2 (which silences the product's logs).
+  __sanitizer_report_error_summary((std::string("fuzz_push: check failed: ") + what).c_str());
   __builtin_trap();
 }
 
