@@ -27,7 +27,6 @@
 namespace sluice {
 namespace {
 
-constexpr const char* kLog = "uplink";
 constexpr int kMargin = 16;         // status messages beside the window
 constexpr int kLoopTimeoutMs = 100;  // network thread's poll; publishes wake it
 
