@@ -30,6 +30,12 @@ uint64_t DiskSpace::TotalBytes() const {
   return static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
 }
 
+uint64_t DiskSpace::AllocatedBytes(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
 bool DiskSpace::EnsureReserve() {
   if (has_reserve_) return true;
   if (FreeBytes() < 4 * kReserveBytes) return false;

@@ -32,6 +32,9 @@ class DiskSpace {
   // The file system's size, or UINT64_MAX if statvfs fails.
   uint64_t TotalBytes() const;
 
+  // Blocks allocated to `path` (0 if it is missing).
+  static uint64_t AllocatedBytes(const std::string& path);
+
   // Creates the reserve file if it is missing and the file system has at
   // least four times its size free. Returns true if the reserve exists.
   bool EnsureReserve();

@@ -126,8 +126,9 @@ class Writer {
   // Full disk: gives up the reserve file and truncates the WAL.
   void MakeRoom();
   // After every commit: holds the ring below what the disk can take (keeping
-  // headroom_bytes_ free) and restores the byte limit and the reserve when
-  // the disk has room again.
+  // headroom_bytes_ of room: free blocks, free pages in buffer.db, the WAL
+  // file's blocks), lets it grow back into room beyond that, and restores
+  // the reserve when the disk has room again.
   void WatchSpace();
   Status WriteMeta(const std::vector<uint64_t>& acked);
   // BEGIN, body(), meta and cursors, COMMIT; on failure ROLLBACK and the
@@ -147,9 +148,11 @@ class Writer {
   // and raised back as free space returns.
   uint64_t cap_bytes_;
   uint64_t headroom_bytes_ = 0;  // free space kept for the WAL and checkpoints
+  uint64_t wal_bytes_ = 0;       // the WAL between two checkpoints
   uint64_t page_size_ = 4096;
   size_t max_txn_rows_ = 16000;  // rows per transaction (bounds the WAL)
-  int64_t next_space_check_us_ = 0;
+  int64_t next_space_check_us_ = 0;  // next look at the reserve
+  int64_t full_hold_until_us_ = 0;   // after SQLITE_FULL: the byte limit stays down
   bool space_low_logged_ = false;
   sql::Db db_;
   WriterState state_;
