@@ -457,8 +457,9 @@ void AtRest(const std::string& root, uint64_t n, Check* check) {
   if (::stat((root + "/raw-rest.db").c_str(), &st) == 0) {
     raw_per = static_cast<double>(st.st_size) / static_cast<double>(n);
   }
-  char per_text[32];
+  char per_text[32], holds_text[32];
   std::snprintf(per_text, sizeof per_text, "%.1f B/reading", per);
+  std::snprintf(holds_text, sizeof holds_text, "%.1f M readings", 256.0 * 1048576 / per / 1e6);
   JsonLine("wear", "at_rest")
       .Int("readings", static_cast<int64_t>(n))
       .Int("file_bytes", static_cast<int64_t>(bytes))
@@ -472,8 +473,7 @@ void AtRest(const std::string& root, uint64_t n, Check* check) {
               per_text,
               "raw SQLite one row per reading: " +
                   std::to_string(static_cast<int64_t>(std::lround(raw_per))) +
-                  " B; 256 MiB holds " +
-                  std::to_string(static_cast<int64_t>(256.0 * 1048576 / per / 1e6)) + " M"});
+                  " B; 256 MiB holds " + holds_text});
   AddSummary({"wear", "peak RSS pushing " + std::to_string(n) + " lines",
               std::to_string(hwm / 1024) + " MiB",
               "RssAnon peak " + std::to_string(anon / 1024) + " MiB"});
