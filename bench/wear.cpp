@@ -311,7 +311,8 @@ void Staggered(const std::string& root, double seconds, Check* check) {
         .Num("seconds", seconds)
         .Int("readings", static_cast<int64_t>(readings))
         .Int("bytes_written", io1 - io0[i])
-        .Num("bytes_per_reading", per);
+        .Num("bytes_per_reading", per)
+        .Print();
     AddSummary({"wear", std::string("20 sensors, durability ") + modes[i],
                 std::to_string(static_cast<int64_t>(std::lround(per))) + " B/reading",
                 std::to_string(readings) + " readings in " + std::to_string(int(seconds)) + " s"});
@@ -324,7 +325,8 @@ void Staggered(const std::string& root, double seconds, Check* check) {
     }
     JsonLine("wear", std::string("raw_sqlite_staggered_") + modes[i])
         .Int("readings", static_cast<int64_t>(raw[i].readings))
-        .Num("bytes_per_reading", raw[i].bytes_per_reading);
+        .Num("bytes_per_reading", raw[i].bytes_per_reading)
+        .Print();
     AddSummary({"wear", std::string("raw SQLite, same commits, synchronous=") + raw_sync[i],
                 std::to_string(static_cast<int64_t>(std::lround(raw[i].bytes_per_reading))) +
                     " B/reading",
@@ -377,7 +379,8 @@ void Burst(const std::string& root, double seconds, Check* check) {
   JsonLine("wear", "burst_normal")
       .Int("readings", static_cast<int64_t>(sent))
       .Num("bytes_per_reading", per)
-      .Num("raw_sqlite_bytes_per_reading", raw.bytes_per_reading);
+      .Num("raw_sqlite_bytes_per_reading", raw.bytes_per_reading)
+        .Print();
   AddSummary({"wear", "10,000 readings/s burst, normal",
               std::to_string(static_cast<int64_t>(std::lround(per))) + " B/reading",
               "raw SQLite, same commits: " +
@@ -468,7 +471,8 @@ void AtRest(const std::string& root, uint64_t n, Check* check) {
       .Int("ring_256mib_holds", static_cast<int64_t>(256.0 * 1048576 / per))
       .Num("push_seconds", push_s)
       .Int("vmhwm_kib", hwm)
-      .Int("rss_anon_peak_kib", anon);
+      .Int("rss_anon_peak_kib", anon)
+        .Print();
   AddSummary({"wear", "at rest, 20 sensors, 2-decimal values",
               per_text,
               "raw SQLite one row per reading: " +

@@ -17,6 +17,7 @@
 // durability normal: a sync thread fsyncs the WAL every sync_interval, so a
 // power cut loses at most that much of what was committed.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,13 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr auto kCursorIdleSave = std::chrono::seconds(1);
 constexpr auto kRetryMin = std::chrono::milliseconds(100);
 constexpr auto kRetryMax = std::chrono::seconds(5);
+// After a batch this large, freed heap is handed back to the kernel once
+// the queue has drained (a burst must not leave its peak resident).
+constexpr size_t kTrimAfterBatch = 1024;
+constexpr auto kTrimEvery = std::chrono::seconds(1);
+
+// What a queued event costs in memory.
+size_t RecordBytes(const Record& r) { return sizeof(Record) + r.body.size() + r.sensor.size(); }
 
 class RingImpl final : public Ring {
  public:
@@ -97,6 +105,7 @@ class RingImpl final : public Ring {
       first_enqueue_ = SteadyClock::now();
       writer_cv_.notify_one();
     }
+    queued_bytes_ += RecordBytes(record);
     queue_.push_back(std::move(record));
     ++enqueued_;
     return Status::Ok();
@@ -238,12 +247,18 @@ class RingImpl final : public Ring {
   }
 
   // mu_ held. Held events count against the queue's capacity.
-  bool QueueFull() const { return queue_.size() + held_ >= options_.queue_capacity; }
+  bool QueueFull() const {
+    if (queue_.empty() && held_ == 0) return false;
+    return queue_.size() + held_ >= options_.queue_capacity ||
+           queued_bytes_ + held_bytes_ >= options_.queue_max_bytes;
+  }
 
   // Writer thread.
   void Run() {
     std::vector<Record> batch;
     batch.reserve(queue_.capacity());
+    bool trim_pending = false;
+    auto last_trim = SteadyClock::now();
     auto last_cursor_save = SteadyClock::now();
     auto retry_delay = std::chrono::duration_cast<SteadyClock::duration>(kRetryMin);
     auto retry_at = SteadyClock::now();
@@ -278,6 +293,7 @@ class RingImpl final : public Ring {
           std::move(queue_.begin(), queue_.end(), std::back_inserter(batch));
           queue_.clear();
         }
+        queued_bytes_ = 0;
         // held_ keeps counting what a failed commit left (the queue's room
         // stays as it was); a normal commit leaves the queue its full room.
         through = enqueued_;
@@ -295,6 +311,7 @@ class RingImpl final : public Ring {
       }
       bool switched = false;
       if (s.ok()) {
+        if (batch.size() >= kTrimAfterBatch) trim_pending = true;
         batch.clear();
         switched = writer_->CheckFileIdentity();
         if (switched) generation_->fetch_add(1);
@@ -318,6 +335,8 @@ class RingImpl final : public Ring {
           retry_delay = std::min<SteadyClock::duration>(retry_delay * 2, kRetryMax);
         }
         held_ = batch.size();
+        held_bytes_ = 0;
+        for (const Record& r : batch) held_bytes_ += RecordBytes(r);
         last_seq_ = writer_->last_seq();
         if (stop && !batch.empty()) {
           // Stopping: one last attempt was made; what it could not commit
@@ -326,12 +345,32 @@ class RingImpl final : public Ring {
           LogError("buffer", "stopping with " + std::to_string(batch.size()) +
                                  " events that could not be committed: " + s.ToString());
           held_ = 0;
+          held_bytes_ = 0;
           batch.clear();
         }
         if (stop && queue_.empty()) writer_done_ = true;
       }
       space_cv_.notify_all();
       done_cv_.notify_all();
+      if (trim_pending && batch.empty() && SteadyClock::now() >= last_trim + kTrimEvery) {
+        bool drained;
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          drained = queue_.size() < kTrimAfterBatch;
+          if (drained && queue_.capacity() > 4096) queue_.shrink_to_fit();
+        }
+        if (drained) {
+          // The burst is over: give back the queue's peak and what the
+          // allocator kept of it.
+          std::vector<Record>().swap(batch);
+          batch.reserve(4096);
+#ifdef __GLIBC__
+          malloc_trim(0);
+#endif
+          trim_pending = false;
+          last_trim = SteadyClock::now();
+        }
+      }
       if (stop) {
         std::lock_guard<std::mutex> lk(mu_);
         if (queue_.empty() && batch.empty()) break;
@@ -378,6 +417,8 @@ class RingImpl final : public Ring {
   std::condition_variable writer_cv_;  // wakes the writer
   std::condition_variable space_cv_;   // room in the queue
   std::condition_variable done_cv_;    // a commit finished
+  size_t queued_bytes_ = 0;            // RecordBytes of queue_; guarded by mu_
+  size_t held_bytes_ = 0;              // RecordBytes of what failed commits hold; mu_
   std::vector<Record> queue_;          // guarded by mu_
   SteadyClock::time_point first_enqueue_;
   uint64_t enqueued_ = 0;              // Appends accepted (mu_)

@@ -33,6 +33,9 @@ struct RingOptions {
   // Seqs reserved per write of buffer.seq (tests lower it).
   uint64_t seq_reserve_block = 1000000;
   size_t queue_capacity = 65536;         // events waiting for the writer
+  // Bytes of events waiting for the writer (RecordBytes each): what bounds
+  // the queue's memory under a burst. A lone event always fits.
+  size_t queue_max_bytes = 1u << 20;
   int64_t integrity_check_budget_us = 5000000;  // start-up quick_check time box
   std::vector<std::string> upstreams;    // one persisted cursor each
   // Hard cap on buffer.db's size (PRAGMA max_page_count); reaching it is

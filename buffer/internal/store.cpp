@@ -201,7 +201,8 @@ Status ConfigureWriter(sqlite3* db, Durability durability,
                      : durability == Durability::kFull   ? "FULL"
                                                          : "NORMAL";
   std::string pragmas = std::string("PRAGMA synchronous=") + sync +
-                        ";PRAGMA temp_store=MEMORY;PRAGMA wal_autocheckpoint=" +
+                        ";PRAGMA temp_store=MEMORY;PRAGMA cache_size=-1024"
+                        ";PRAGMA wal_autocheckpoint=" +
                         std::to_string(kWalAutocheckpointPages) +
                         ";PRAGMA journal_size_limit=" +
                         std::to_string(kJournalSizeLimit) + ";";
