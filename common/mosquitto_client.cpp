@@ -42,6 +42,8 @@ void InitLibraryOnce() {
 // (errno 0: lost on the way; never printed as "Success").
 std::string Reason(int rc, int err) {
   if (rc == MOSQ_ERR_ERRNO) return SystemErrorText(err);
+  // libmosquitto 2.0.11 has no text for its own keepalive timeout.
+  if (rc == MOSQ_ERR_KEEPALIVE) return "no PINGRESP from the broker within keepalive";
   return mosquitto_strerror(rc);
 }
 

@@ -50,7 +50,7 @@ TEST_CASE("silent link: sluiced reports it within 1.5 x keepalive, says why, los
                     spec.ToToml() + "client = \"" + client + "\"\nkeepalive = \"" +
                         std::to_string(keepalive_s) + "s\"\nconnect_timeout = \"2s\"\n"));
   Sluiced d(dir.Join("sluiced.toml"), dir.Join("sluiced.log"));
-  REQUIRE(d.Start(&err));
+  if (!d.Start(&err)) FAIL(err << "\n" << d.Log());
   Pusher pusher(sock, "silent.s", 200);
   pusher.Start();
   SeqTracker tr(kStatusTopic);
