@@ -6,8 +6,14 @@
 #include "common/mosquitto_client.h"
 
 #include <mosquitto.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <utility>
 
@@ -18,6 +24,13 @@ namespace {
 
 constexpr size_t kMaxPayload = 268435455;  // MQTT's remaining-length limit
 constexpr size_t kMaxErrorLog = 512;
+constexpr int64_t kInboundSampleNs = 50 * 1000000ll;
+
+int64_t SteadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void InitLibraryOnce() {
   static std::once_flag once;
@@ -29,6 +42,8 @@ void InitLibraryOnce() {
 // (errno 0: lost on the way; never printed as "Success").
 std::string Reason(int rc, int err) {
   if (rc == MOSQ_ERR_ERRNO) return SystemErrorText(err);
+  // libmosquitto 2.0.11 has no text for its own keepalive timeout.
+  if (rc == MOSQ_ERR_KEEPALIVE) return "no PINGRESP from the broker within keepalive";
   return mosquitto_strerror(rc);
 }
 
@@ -129,6 +144,8 @@ Status MosquittoClient::Connect() {
     reason_.clear();
     errors_.clear();
   }
+  inbound_at_ns_ = 0;
+  sampled_at_ns_ = 0;
   const int rc = connect_called_
                      ? mosquitto_reconnect_async(mosq_)
                      : mosquitto_connect_async(mosq_, options_.broker.host.c_str(),
@@ -146,7 +163,10 @@ Status MosquittoClient::Connect() {
 Status MosquittoClient::RunLoop(const std::atomic<bool>& stop, int poll_ms) {
   while (!stop) {
     const int rc = mosquitto_loop(mosq_, poll_ms, 1);
-    if (rc == MOSQ_ERR_SUCCESS) continue;
+    if (rc == MOSQ_ERR_SUCCESS) {
+      SampleInbound();
+      continue;
+    }
     const int err = errno;
     // An error here has already closed the socket and called on_disconnect
     // (for losses after CONNACK) - or the connection never came up (TLS,
@@ -184,6 +204,31 @@ void MosquittoClient::Disconnect() { mosquitto_disconnect(mosq_); }
 std::string MosquittoClient::LastError() const {
   std::lock_guard<std::mutex> lock(mu_);
   return LastErrorLocked();
+}
+
+// libmosquitto keeps the time of the last packet in to itself (and in whole
+// seconds); the socket's TCP_INFO tells the same to the millisecond, for
+// every packet including PINGRESP, and for a packet that stopped halfway
+// the time its last bytes came.
+void MosquittoClient::SampleInbound() {
+  const int64_t now = SteadyNs();
+  if (now - sampled_at_ns_ < kInboundSampleNs) return;
+  sampled_at_ns_ = now;
+  const int fd = mosquitto_socket(mosq_);
+  if (fd < 0) return;
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+      len < offsetof(tcp_info, tcpi_last_data_recv) + sizeof(info.tcpi_last_data_recv)) {
+    return;
+  }
+  inbound_at_ns_ = now - static_cast<int64_t>(info.tcpi_last_data_recv) * 1000000;
+}
+
+int64_t MosquittoClient::InboundSilenceUs() const {
+  const int64_t at = inbound_at_ns_.load();
+  if (at == 0) return -1;
+  return std::max<int64_t>(0, (SteadyNs() - at) / 1000);
 }
 
 std::string MosquittoClient::LibraryErrors() const {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -117,6 +118,11 @@ class MosquittoClient {
   std::string LastError() const;
   // libmosquitto's error log lines of the current attempt ("" if none).
   std::string LibraryErrors() const;
+  // Microseconds since the broker last sent anything on this connection
+  // (any packet, a PINGRESP too: TCP's last data received, sampled by
+  // RunLoop() every ~50 ms), or -1 before RunLoop() sampled it or where the
+  // system cannot tell. Any thread.
+  int64_t InboundSilenceUs() const;
 
   // True if `filter` is a valid subscription topic filter.
   static bool ValidTopicFilter(const std::string& filter);
@@ -128,6 +134,8 @@ class MosquittoClient {
   Status Configure();
   Status ConfigureTls();
   void NoteFailureLocked(int rc, int err);
+  // Network thread: records when the socket last received data.
+  void SampleInbound();
   std::string LastErrorLocked() const;
 
   static void OnConnectThunk(mosquitto*, void* self, int rc);
@@ -141,6 +149,9 @@ class MosquittoClient {
   MosquittoListener* const listener_;
   mosquitto* mosq_ = nullptr;
   bool connect_called_ = false;  // Connect()'s thread: connect, then reconnect
+  int64_t sampled_at_ns_ = 0;    // network thread: last SampleInbound()
+  // steady_clock ns of the last data received (0: not known).
+  std::atomic<int64_t> inbound_at_ns_{0};
 
   mutable std::mutex mu_;
   Phase phase_ = Phase::kIdle;

@@ -272,6 +272,9 @@ void RenderUpstream(const JsonValue& u, double now, bool progress,
   if (!connected && !Str(u, "last_error").empty()) {
     *out += Fit("          last error: " + Str(u, "last_error"), kWidth) + "\n";
   }
+  if (!Str(u, "last_disconnect_reason").empty()) {
+    *out += Fit("          last disconnect: " + Str(u, "last_disconnect_reason"), kWidth) + "\n";
+  }
 }
 
 void RenderRules(const JsonValue& r, double now, const JsonValue& alerts, std::string* out) {

@@ -263,6 +263,12 @@ void ParseUpstream(Errors& errors, const toml::table& t, size_t index, const Age
       sec.ErrorAtKey("keepalive", "\"keepalive\" must be whole seconds (MQTT sends seconds)");
     }
     u->keepalive_s = static_cast<int>(v / kSecondUs);
+    if (u->client == MqttClient::kMosquitto && u->keepalive_s < 5) {
+      // mosquitto_connect refuses it ("Invalid function arguments"): the
+      // uplink would never connect.
+      sec.ErrorAtKey("keepalive", "\"keepalive\" must be at least 5s with client = "
+                                  "\"mosquitto\" (libmosquitto refuses less; paho takes 1s)");
+    }
   }
   sec.Duration("connect_timeout", &u->connect_timeout_us, 100000, kHourUs);
   sec.Duration("reconnect_min", &u->reconnect_min_us, 10000, kHourUs);

@@ -269,6 +269,10 @@ std::string StatusJson(const DaemonSnapshot& s) {
     o.U("evicted_unsent", x.evicted_unsent);
     o.U("corrupt_skipped", u.corrupt_skipped);
     o.S("last_error", u.last_error);
+    if (u.last_disconnect_reason.empty())
+      o.Null("last_disconnect_reason");
+    else
+      o.S("last_disconnect_reason", u.last_disconnect_reason);
     o.End();
   });
   {

@@ -136,6 +136,11 @@ class MosquittoTransport final : public Transport, private MosquittoListener {
     return state_ == State::kConnected;
   }
 
+  // Only Connect/Disconnect (the same caller's thread) replace client_.
+  int64_t InboundSilenceUs() const override {
+    return client_ == nullptr ? -1 : client_->InboundSilenceUs();
+  }
+
  private:
   enum class State { kDisconnected, kConnecting, kConnected };
 

@@ -84,6 +84,11 @@ class Transport {
   // Returns as soon as nothing is in flight. Idempotent.
   virtual void Disconnect(int64_t timeout_us) = 0;
   virtual bool IsConnected() const = 0;
+  // Microseconds since the broker last sent anything on this connection,
+  // PINGRESPs included; -1 when the transport cannot tell (then the uplink
+  // goes by acknowledgements alone). Called by the thread that drives the
+  // transport.
+  virtual int64_t InboundSilenceUs() const { return -1; }
 };
 
 // Maps a Sluice upstream URL to Paho's form (ParseBrokerAddress, then

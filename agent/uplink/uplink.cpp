@@ -156,11 +156,13 @@ void Uplink::OnConnectionLost(const std::string& cause) {
 }
 
 void Uplink::OnPublishAcked(uint64_t tag) {
-  if (tag == kStatusTag) return;
   uint64_t advanced_to = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (tag <= acked_seq_) return;
+    // A PUBACK came from the broker (QoS 0 "acks" are local hand-offs;
+    // status messages go at QoS 1).
+    if (tag == kStatusTag || options_.qos > 0) ++acks_heard_;
+    if (tag == kStatusTag || tag <= acked_seq_) return;
     auto it = std::lower_bound(inflight_.begin(), inflight_.end(), tag,
                                [](const InFlight& f, uint64_t t) { return f.last_seq < t; });
     if (it == inflight_.end() || it->last_seq != tag) return;  // an earlier session's
@@ -244,6 +246,8 @@ void Uplink::Run() {
       stats_.connected = true;
       stats_.since_us = clock_.NowMonotonicUs();
       if (ever_connected) stats_.reconnects++;
+      watchdog_.Connected(stats_.since_us);
+      acks_noted_ = acks_heard_;
       if (!resumed) {  // the transport dropped them: resend from the cursor
         inflight_.clear();
         inflight_bytes_ = 0;
@@ -270,7 +274,10 @@ void Uplink::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.connected = false;
       stats_.since_us = clock_.NowMonotonicUs();
-      if (!why.empty()) stats_.last_error = why;
+      if (!why.empty()) {
+        stats_.last_error = why;
+        stats_.last_disconnect_reason = why;
+      }
     }
     if (why.empty()) {  // Stop()
       int64_t grace;
@@ -299,6 +306,7 @@ std::string Uplink::Session() {
   const size_t window = std::max<size_t>(1, options_.max_inflight);
   for (;;) {
     UpdateRates();
+    if (std::string silent = CheckLink(clock_.NowMonotonicUs()); !silent.empty()) return silent;
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (stop_) return "";
@@ -322,6 +330,18 @@ std::string Uplink::Session() {
     std::string error;
     if (!PublishNext(&error)) return error;
   }
+}
+
+std::string Uplink::CheckLink(int64_t now) {
+  const int64_t transport_silence = transport_->InboundSilenceUs();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (acks_heard_ != acks_noted_) {
+    acks_noted_ = acks_heard_;
+    watchdog_.Heard(now);
+  }
+  const bool waiting = options_.qos > 0 && !inflight_.empty();
+  const int64_t silent = watchdog_.SilentUs(now, transport_silence, waiting);
+  return watchdog_.Expired(silent) ? watchdog_.Reason(silent) : std::string();
 }
 
 bool Uplink::Refill() {
@@ -368,6 +388,7 @@ bool Uplink::PublishJson(const StoredEvent& e, std::string* error) {
   {
     // Registered before Publish: the ack may arrive before Publish returns.
     std::lock_guard<std::mutex> lock(mu_);
+    if (inflight_.empty()) watchdog_.StartedWaiting(clock_.NowMonotonicUs());
     inflight_.push_back({e.seq, 1, static_cast<uint32_t>(payload_.size()), false});
     inflight_bytes_ += payload_.size();
   }
@@ -412,6 +433,7 @@ bool Uplink::PublishBatch(std::string* error) {
   const auto events = static_cast<uint32_t>(batch_->count());
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (inflight_.empty()) watchdog_.StartedWaiting(clock_.NowMonotonicUs());
     inflight_.push_back({tag, events, static_cast<uint32_t>(batch_->size()), false});
     inflight_bytes_ += batch_->size();
   }

@@ -17,6 +17,11 @@
 // libmosquitto and the Paho transports today) everything unacknowledged is sent again from the cursor. Either way an
 // upstream sees duplicates (at most max_inflight messages' worth per
 // reconnect), never a gap.
+//
+// A connection that goes silent without closing (blackholed, half-open, or
+// stalled mid-packet) is dropped and redialled like a lost one once the
+// broker has said nothing for 1.5 x keepalive (LinkWatchdog says exactly
+// what counts); Stats().last_disconnect_reason tells why a connection ended.
 #pragma once
 
 #include <condition_variable>
@@ -30,6 +35,7 @@
 #include <vector>
 
 #include "agent/payload/payload.h"
+#include "agent/uplink/link_watchdog.h"
 #include "agent/uplink/topic.h"
 #include "agent/uplink/transport.h"
 #include "agent/uplink/uplink_options.h"
@@ -61,6 +67,10 @@ struct UplinkStats {
   double send_rate = 0;          // events/s, over the last second or so
   double ack_rate = 0;           // events/s
   std::string last_error;
+  // Why the last established connection ended ("" while none did): the
+  // transport's reason, or the silent-link watchdog's "no reply from broker
+  // for 15.0 s (keepalive 10 s)".
+  std::string last_disconnect_reason;
 };
 
 class Uplink final : private TransportListener {
@@ -106,6 +116,9 @@ class Uplink final : private TransportListener {
   // Connected: publishes until the connection drops or Stop(). Returns the
   // reason the session ended ("" on stop).
   std::string Session();
+  // The silent-link watchdog (LinkWatchdog): the reason to drop the
+  // connection, or "".
+  std::string CheckLink(int64_t now);
   // Publishes the next message from pending_; false on a transport error
   // (sets *error).
   bool PublishNext(std::string* error);
@@ -157,6 +170,9 @@ class Uplink final : private TransportListener {
   std::deque<InFlight> inflight_;      // send order == seq order
   uint64_t inflight_bytes_ = 0;        // payload bytes sent, not yet acked
   uint64_t acked_seq_ = 0;             // contiguous acknowledged prefix
+  LinkWatchdog watchdog_{options_.keepalive_s};
+  uint64_t acks_heard_ = 0;            // acks that came from the broker
+  uint64_t acks_noted_ = 0;            // acks_heard_ at the last CheckLink
   UplinkStats stats_;
 };
 

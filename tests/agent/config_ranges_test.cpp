@@ -34,6 +34,9 @@ TEST_CASE("config: durations, sizes and counts outside what the code can honour 
        "limit), not 19h"},
       {kUp + "keepalive = \"500ms\"\n", "\"keepalive\" must be between 1s and 65535s"},
       {kUp + "keepalive = \"1500ms\"\n", "t.toml:5:13: [[upstream]] #1: \"keepalive\" must be whole seconds"},
+      // libmosquitto refuses a keepalive under 5 s: the uplink never connected.
+      {kUp + "keepalive = \"2s\"\n",
+       "t.toml:5:13: [[upstream]] #1: \"keepalive\" must be at least 5s with client = \"mosquitto\""},
       {kUp + "connect_timeout = \"30d\"\n", "t.toml:5:19: [[upstream]] #1: \"connect_timeout\" must be between 100ms and 1h"},
       {kUp + "connect_timeout = \"1ms\"\n", "\"connect_timeout\" must be between 100ms and 1h"},
       {kUp + "reconnect_min = \"2h\"\n", "\"reconnect_min\" must be between 10ms and 1h"},
