@@ -39,8 +39,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include "agent/uplink/tls_probe.h"
 #include "agent/uplink/transport.h"
 #include "common/log.h"
+#include "common/mqtt_text.h"
 
 namespace sluice {
 #if SLUICE_TRANSPORT_PAHO
@@ -268,29 +270,23 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
     } catch (const mqtt::exception& e) {
       std::string what = e.what();
       // Paho's own errors are negative; 1..5 is the broker's MQTT 3.1.1
-      // CONNACK refusal (Paho C++ 1.2 reports it as the reason code too).
+      // CONNACK refusal, named as libmosquitto's transport names it.
       const int rc = e.get_return_code();
-      if (rc >= 1 && rc <= 5) {
-        static const char* kConnack[] = {"", "unacceptable protocol version",
-                                         "identifier rejected", "server unavailable",
-                                         "bad user name or password", "not authorized"};
-        what += std::string(" (broker: ") + kConnack[rc] + ")";
-      }
+      if (rc >= 1 && rc <= 5) what = ConnackReason(rc);
       if (rc == MQTTASYNC_FAILURE || rc == MQTTASYNC_DISCONNECTED) {
-        const int probe_ms = static_cast<int>(
-            std::clamp<int64_t>(options_.connect_timeout_us / 1000, 100, 2000));
-        const std::string tcp = ProbeTcp(options_.broker, probe_ms);
+        const std::string tcp = ProbeTcp(options_.broker, ProbeTimeoutMs());
         if (!tcp.empty()) what += " (TCP connect: " + tcp + ")";
       }
       std::lock_guard<std::mutex> lock(tls_error_mu_);
       if (!tls_error_.empty()) {
         what += " (tls: " + tls_error_ + ")";
       } else if (options_.tls.enabled && rc < 0) {
-        // Paho reports only handshake errors; a host name mismatch or a
-        // broker rejecting our client certificate after the handshake
-        // surface as a bare connect failure.
-        what += " (TLS: if the broker is up, check that its certificate names this host, "
-                "that ca_file signed it, and whether it requires cert_file/key_file)";
+        // Paho reports only handshake errors that OpenSSL queued: a host
+        // name mismatch (its own check after the handshake) or a broker
+        // rejecting our client certificate (TLS 1.3: after the handshake)
+        // surface as a bare connect failure. Ask OpenSSL once more.
+        const std::string tls = ProbeTlsRefusal(options_.broker, options_.tls, ProbeTimeoutMs());
+        if (!tls.empty()) what += " (tls: " + tls + ")";
       }
       return Unavailable("connect to " + options_.broker.ToString() + ": " + what);
     }
@@ -336,6 +332,11 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 
  private:
   static constexpr int kMargin = 16;  // status messages beside the window
+
+  // Bound on each diagnostic probe after a failed connect.
+  int ProbeTimeoutMs() const {
+    return static_cast<int>(std::clamp<int64_t>(options_.connect_timeout_us / 1000, 100, 2000));
+  }
 
   // mqtt::iaction_listener, for publishes (Paho's threads).
   void on_success(const mqtt::token& tok) override {
