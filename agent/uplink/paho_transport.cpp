@@ -2,10 +2,20 @@
 // stops here and becomes a Status.
 //
 // Per-message cost: one Paho message (which we subclass to carry the tag, so
-// no side table and no extra allocation), Paho's own delivery token, and a
-// copy of the payload. Topics are cached as shared string_refs so a topic is
-// not copied per message. One action listener (this object) serves every
-// publish.
+// no side table and no extra allocation), Paho's own delivery token, a copy
+// of the payload, and its serialised form in the in-memory store below while
+// it is queued or in flight. Topics are cached as shared string_refs so a
+// topic is not copied per message. One action listener (this object) serves
+// every publish.
+//
+// Why a store: Paho C (1.3.12, still so upstream) copies each publish's topic
+// and payload into a queued command; MQTTAsync_destroy NULLs those pointers
+// in every queued PUBLISH (MQTTAsync_NULLPublishCommands, meant for ones
+// already handed to the protocol) and so leaks the commands not yet written
+// when a connection dropped: ~200 B per message, a window's worth per
+// reconnect. With a user persistence, Paho frees the copies as soon as it has
+// stored the command and reads it back when it writes it, so nothing is left
+// to leak; destroying the client clears the store.
 //
 // Built with SLUICE_TRANSPORT_PAHO=OFF, only NormalizeBrokerUrl is here and
 // NewPahoTransport says the transport was left out.
@@ -23,13 +33,16 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 
+#include "agent/uplink/tls_probe.h"
 #include "agent/uplink/transport.h"
 #include "common/log.h"
+#include "common/mqtt_text.h"
 
 namespace sluice {
 #if SLUICE_TRANSPORT_PAHO
@@ -91,6 +104,53 @@ std::string ProbeTcp(const BrokerAddress& broker, int timeout_ms) {
   return why;
 }
 
+// Paho's persistence, in memory and per client: holds the serialised
+// commands and in-flight packets Paho asks it to (see the file comment). No
+// restore across clients: open() starts empty, close() frees everything.
+// Thread-safe (Paho calls it from the caller's and its own threads).
+class MemoryPersistence final : public mqtt::iclient_persistence {
+ public:
+  void open(const mqtt::string&, const mqtt::string&) override { clear(); }
+  void close() override { clear(); }
+  void clear() override {
+    std::map<std::string, std::string> gone;
+    std::lock_guard<std::mutex> lock(mu_);
+    gone.swap(store_);
+  }
+  bool contains_key(const mqtt::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return store_.count(key) > 0;
+  }
+  mqtt::string_collection keys() const override {
+    mqtt::string_collection out;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& kv : store_) out.push_back(kv.first);
+    return out;
+  }
+  void put(const mqtt::string& key, const std::vector<mqtt::string_view>& bufs) override {
+    std::string value;
+    size_t n = 0;
+    for (const auto& b : bufs) n += b.size();
+    value.reserve(n);
+    for (const auto& b : bufs) value.append(b.data(), b.size());
+    std::lock_guard<std::mutex> lock(mu_);
+    store_[key] = std::move(value);
+  }
+  mqtt::string get(const mqtt::string& key) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = store_.find(key);
+    if (it == store_.end()) throw mqtt::persistence_exception();
+    return it->second;
+  }
+  void remove(const mqtt::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    store_.erase(key);
+  }
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> store_;
+};
+
 Status FromException(const char* what, const mqtt::exception& e) {
   StatusCode code = StatusCode::kUnavailable;
   if (e.get_return_code() == MQTTASYNC_BAD_UTF8_STRING ||
@@ -132,10 +192,11 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
       co.set_send_while_disconnected(false);
       co.set_delete_oldest_messages(false);
       co.set_restore_messages(false);
-      co.set_persist_qos0(false);
-      // No Paho persistence (MQTTCLIENT_PERSISTENCE_NONE): the ring is.
+      // Every queued command goes to the store, QoS 0 too (see the file
+      // comment); the store is not durable: the ring is.
+      co.set_persist_qos0(true);
       client_ = std::make_unique<mqtt::async_client>(paho_url_, options_.client_id, co,
-                                                     nullptr);
+                                                     &store_);
       client_->set_connection_lost_handler([this](const std::string& cause) {
         if (disconnecting_) return;
         listener_->OnConnectionLost(cause.empty() ? "connection lost" : cause);
@@ -150,11 +211,8 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
     // A fresh Paho client per connection: an old client may still hold
     // publish commands queued before the loss, which it would send on the
     // new connection ahead of the uplink's resend, breaking seq order. So
-    // nothing is carried across (*resumed = false). Known cost: Paho C
-    // 1.3.12 leaks each publish still queued in the destroyed client
-    // (agent_reconnect_memory_test "[memory]"). Keeping one client with
-    // clean_session = false avoids the leak but is not safe yet: see
-    // the uplink notes (branch wip/paho-single-client).
+    // nothing is carried across (*resumed = false). What the old client
+    // still queued is freed with it (store_; agent_reconnect_memory_test).
     if (resumed != nullptr) *resumed = false;
     if (used_) {
       DestroyClient();
@@ -212,29 +270,23 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
     } catch (const mqtt::exception& e) {
       std::string what = e.what();
       // Paho's own errors are negative; 1..5 is the broker's MQTT 3.1.1
-      // CONNACK refusal (Paho C++ 1.2 reports it as the reason code too).
+      // CONNACK refusal, named as libmosquitto's transport names it.
       const int rc = e.get_return_code();
-      if (rc >= 1 && rc <= 5) {
-        static const char* kConnack[] = {"", "unacceptable protocol version",
-                                         "identifier rejected", "server unavailable",
-                                         "bad user name or password", "not authorized"};
-        what += std::string(" (broker: ") + kConnack[rc] + ")";
-      }
+      if (rc >= 1 && rc <= 5) what = ConnackReason(rc);
       if (rc == MQTTASYNC_FAILURE || rc == MQTTASYNC_DISCONNECTED) {
-        const int probe_ms = static_cast<int>(
-            std::clamp<int64_t>(options_.connect_timeout_us / 1000, 100, 2000));
-        const std::string tcp = ProbeTcp(options_.broker, probe_ms);
+        const std::string tcp = ProbeTcp(options_.broker, ProbeTimeoutMs());
         if (!tcp.empty()) what += " (TCP connect: " + tcp + ")";
       }
       std::lock_guard<std::mutex> lock(tls_error_mu_);
       if (!tls_error_.empty()) {
         what += " (tls: " + tls_error_ + ")";
       } else if (options_.tls.enabled && rc < 0) {
-        // Paho reports only handshake errors; a host name mismatch or a
-        // broker rejecting our client certificate after the handshake
-        // surface as a bare connect failure.
-        what += " (TLS: if the broker is up, check that its certificate names this host, "
-                "that ca_file signed it, and whether it requires cert_file/key_file)";
+        // Paho reports only handshake errors that OpenSSL queued: a host
+        // name mismatch (its own check after the handshake) or a broker
+        // rejecting our client certificate (TLS 1.3: after the handshake)
+        // surface as a bare connect failure. Ask OpenSSL once more.
+        const std::string tls = ProbeTlsRefusal(options_.broker, options_.tls, ProbeTimeoutMs());
+        if (!tls.empty()) what += " (tls: " + tls + ")";
       }
       return Unavailable("connect to " + options_.broker.ToString() + ": " + what);
     }
@@ -281,6 +333,11 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
  private:
   static constexpr int kMargin = 16;  // status messages beside the window
 
+  // Bound on each diagnostic probe after a failed connect.
+  int ProbeTimeoutMs() const {
+    return static_cast<int>(std::clamp<int64_t>(options_.connect_timeout_us / 1000, 100, 2000));
+  }
+
   // mqtt::iaction_listener, for publishes (Paho's threads).
   void on_success(const mqtt::token& tok) override {
     // Only publishes use this listener, and Paho gives them delivery tokens
@@ -310,6 +367,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
   const TransportOptions options_;
   const std::string paho_url_;
   TransportListener* const listener_;
+  MemoryPersistence store_;                 // outlives client_ (declared first)
   std::unique_ptr<mqtt::ssl_options> ssl_;  // outlives client_ (declared first)
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> disconnecting_{false};

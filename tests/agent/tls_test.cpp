@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -149,9 +150,21 @@ struct RingFixture {
   }
 };
 
-UplinkOptions TlsUpstream(const std::string& url) {
+const char* ClientName(MqttClient client) {
+  return client == MqttClient::kPaho ? "paho" : "mosquitto";
+}
+
+// Each case runs once per MQTT client (GENERATE).
+MqttClient EachClient() {
+  const MqttClient client = GENERATE(MqttClient::kMosquitto, MqttClient::kPaho);
+  UNSCOPED_INFO("client = " << ClientName(client));
+  return client;
+}
+
+UplinkOptions TlsUpstream(const std::string& url, MqttClient client) {
   UplinkOptions c;
   c.name = "cloud";
+  c.client = client;
   c.url = url;
   c.broker = ParseBrokerAddress(url).value();
   c.tls = url.rfind("mqtts://", 0) == 0 || url.rfind("ssl://", 0) == 0;
@@ -283,34 +296,38 @@ class StderrCapture {
 // refusal is named. Run once per process (each costs a few seconds of
 // Paho's connect latency) and shared by both.
 enum class Kind { kWrongHost, kNoClientCert, kForeignClientCert, kWrongPassword, kNoPassword };
-std::string Refusal(Kind kind);
+std::string Refusal(Kind kind, MqttClient client);
 
 TEST_CASE("mqtts:// with ca_file: connects, delivers every event, retained online",
           "[tls]") {
+  const MqttClient client = EachClient();
   TlsBroker broker;
   StartBroker(broker, Pki().server);
-  CheckDelivers(broker, TlsUpstream(broker.TlsUrl("mqtts")), 200, /*check_retained=*/true);
+  CheckDelivers(broker, TlsUpstream(broker.TlsUrl("mqtts"), client), 200, /*check_retained=*/true);
   CHECK(Contains(broker.log(), "as " + std::string(kGateway)));
 }
 
 TEST_CASE("ssl:// is the same as mqtts://", "[tls]") {
+  const MqttClient client = EachClient();
   TlsBroker broker;
   StartBroker(broker, Pki().server);
-  CheckDelivers(broker, TlsUpstream(broker.TlsUrl("ssl")), 20);
+  CheckDelivers(broker, TlsUpstream(broker.TlsUrl("ssl"), client), 20);
   // And the TLS port does not speak plain MQTT: mqtt:// to it never connects.
   CheckRefused(TlsUpstream("mqtt://127.0.0.1:" +
-                           broker.TlsUrl().substr(broker.TlsUrl().rfind(':') + 1)));
+                               broker.TlsUrl().substr(broker.TlsUrl().rfind(':') + 1),
+                           client));
 }
 
 TEST_CASE("verification is on by default: a broker signed by another CA is refused, "
           "retried, and accepted once its CA is trusted", "[tls]") {
+  const MqttClient client = EachClient();
   TlsBroker broker;
   StartBroker(broker, Pki().server_other_ca);
   TempDir dir;
   // The uplink's ca_file, rewritten below: Paho loads it on every connect.
   const std::string trust = dir.Join("trust.pem");
   REQUIRE(testing::WriteFile(trust, testing::ReadFile(Pki().ca)));
-  UplinkOptions config = TlsUpstream(broker.TlsUrl());
+  UplinkOptions config = TlsUpstream(broker.TlsUrl(), client);
   config.tls_ca_file = trust;
   REQUIRE(config.tls_verify);  // the default
 
@@ -356,61 +373,107 @@ TEST_CASE("verification is on by default: a broker signed by another CA is refus
 
 TEST_CASE("verification checks the host name: a certificate for another name is refused",
           "[tls]") {
+  const MqttClient client = EachClient();
   // Signed by the trusted CA, but for DNS:broker.invalid, not 127.0.0.1.
-  Refusal(Kind::kWrongHost);
+  Refusal(Kind::kWrongHost, client);
   // verify = false accepts it.
   TlsBroker broker;
   StartBroker(broker, Pki().server_wrong_host);
-  UplinkOptions off = TlsUpstream(broker.TlsUrl());
+  UplinkOptions off = TlsUpstream(broker.TlsUrl(), client);
   off.tls_verify = false;
   CheckDelivers(broker, off, 20);
 }
 
 TEST_CASE("verify = false connects to a broker signed by another CA", "[tls]") {
+  const MqttClient client = EachClient();
   TlsBroker broker;
   StartBroker(broker, Pki().server_other_ca);
-  UplinkOptions config = TlsUpstream(broker.TlsUrl());
+  UplinkOptions config = TlsUpstream(broker.TlsUrl(), client);
   config.tls_verify = false;  // ca_file still names the wrong CA
   CheckDelivers(broker, config, 50);
 }
 
+// Sets an environment variable for the life of this object (the tests run
+// one at a time; OpenSSL reads SSL_CERT_FILE on each connect).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    const char* old = std::getenv(name);
+    if (old != nullptr) old_ = std::make_unique<std::string>(old);
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::unique_ptr<std::string> old_;
+};
+
+TEST_CASE("no ca_file: the system trust store decides (here SSL_CERT_FILE names the test CA)",
+          "[tls]") {
+  const MqttClient client = EachClient();
+  TlsBroker broker;
+  StartBroker(broker, Pki().server);
+  UplinkOptions config = TlsUpstream(broker.TlsUrl(), client);
+  config.tls_ca_file.clear();
+  {
+    // The system's store does not hold the test CA: refused, and said so.
+    TempDir empty;
+    ScopedEnv file("SSL_CERT_FILE", empty.Join("none.pem"));
+    ScopedEnv dir("SSL_CERT_DIR", empty.path());
+    const UplinkStats s = CheckRefused(config);
+    INFO("last_error: " << s.last_error);
+    CHECK(Contains(s.last_error, "certificate verify failed"));
+  }
+  // The test CA as the system's trust store: delivers, host name checked.
+  ScopedEnv file("SSL_CERT_FILE", Pki().ca);
+  CheckDelivers(broker, config, 20);
+}
+
 TEST_CASE("mutual TLS: refused without a client certificate or with one from another CA, "
           "delivers with the right one", "[tls]") {
-  Refusal(Kind::kNoClientCert);
-  Refusal(Kind::kForeignClientCert);
+  const MqttClient client = EachClient();
+  Refusal(Kind::kNoClientCert, client);
+  Refusal(Kind::kForeignClientCert, client);
   TlsBroker broker;
   StartBroker(broker, Pki().server, /*require_cert=*/true);
-  UplinkOptions good = TlsUpstream(broker.TlsUrl());
+  UplinkOptions good = TlsUpstream(broker.TlsUrl(), client);
   good.tls_cert_file = Pki().client.cert;
   good.tls_key_file = Pki().client.key;
   CheckDelivers(broker, good, 100);
 }
 
-// KNOWN BUG (agent/uplink/paho_transport.cpp, PahoTransport::Connect): when a TLS
-// failure leaves nothing in OpenSSL's error queue during the handshake,
-// Paho never calls the ssl error handler and the error is only Paho's
-// generic "TCP/TLS connect failure" / "TCP connect completion failure":
-// - host name mismatch: Paho's post-handshake X509_check_host/_ip check
-//   fails without an OpenSSL error;
-// - the broker rejects the client certificate: with TLS 1.3 the client's
-//   handshake completes and the broker's alert ("certificate required",
-//   "unknown ca") arrives on the first read, where Paho passes no handler.
-// An operator cannot tell these from each other or from a closed port.
+// Both clients name a refusal in the same words (libmosquitto's; the Paho
+// transport asks OpenSSL when Paho does not say, agent/uplink/tls_probe.h),
+// so an operator can tell them from each other and from a closed port.
 TEST_CASE("a refused TLS connection names its reason", "[tls]") {
+  const MqttClient client = EachClient();
   SECTION("server certificate for another host name") {
-    const std::string e = Refusal(Kind::kWrongHost);
+    const std::string e = Refusal(Kind::kWrongHost, client);
     INFO("last_error: " << e);
-    CHECK((Contains(e, "host") || Contains(e, "name")));
+    CHECK(Contains(e, "host name verification failed"));
+    CHECK(Contains(e, "certificate verify failed"));
   }
   SECTION("no client certificate for a broker that requires one") {
-    const std::string e = Refusal(Kind::kNoClientCert);
+    // The broker's alert, or (when the client ends before reading it) the
+    // close that says why; never a bare connect failure.
+    const std::string e = Refusal(Kind::kNoClientCert, client);
     INFO("last_error: " << e);
-    CHECK(Contains(e, "certificate"));
+    CHECK((Contains(e, "alert certificate required") ||
+           Contains(e, "a broker rejecting the client certificate does this")));
   }
   SECTION("client certificate by another CA") {
-    const std::string e = Refusal(Kind::kForeignClientCert);
+    // Likewise: "unknown ca", or the close.
+    const std::string e = Refusal(Kind::kForeignClientCert, client);
     INFO("last_error: " << e);
-    CHECK((Contains(e, "unknown ca") || Contains(e, "certificate")));
+    CHECK((Contains(e, "alert unknown ca") ||
+           Contains(e, "a broker rejecting the client certificate does this")));
   }
 }
 
@@ -514,15 +577,16 @@ struct PasswordSetup {
 
 TEST_CASE("username + password_file over TLS: the right password delivers, a wrong one or "
           "none is refused", "[tls][auth]") {
+  const MqttClient client = EachClient();
   // The broker said no (a CONNACK), not the socket; the password stays out.
-  const std::string wrong = Refusal(Kind::kWrongPassword);
+  const std::string wrong = Refusal(Kind::kWrongPassword, client);
   CHECK(Contains(wrong, "CONNACK"));
   CHECK_FALSE(Contains(wrong, kWrongPassword));
-  CHECK(Contains(Refusal(Kind::kNoPassword), "CONNACK"));
+  CHECK(Contains(Refusal(Kind::kNoPassword, client), "CONNACK"));
 
   // The right password (its file ends in a newline, as `echo` writes it).
   PasswordSetup ps;
-  UplinkOptions config = TlsUpstream(ps.broker.TlsUrl());
+  UplinkOptions config = TlsUpstream(ps.broker.TlsUrl(), client);
   config.username = kGateway;
   config.password_file = ps.right_file;
   PasswordSubscriber sub(ps.broker.plain_port(), ps.dir.Join("sub.out"));
@@ -540,24 +604,21 @@ TEST_CASE("username + password_file over TLS: the right password delivers, a wro
   up.Stop(200000);
 }
 
-// KNOWN BUG (agent/uplink/paho_transport.cpp, PahoTransport::Connect): the CONNACK
-// names ("bad user name or password", "not authorized") are appended only
-// if e.get_reason_code() == 0, but for MQTT 3.1.1 Paho C++ 1.2 sets the
-// exception's reason to MQTTPP_V3_CODE and get_reason_code() then returns
-// the return code (5), so the branch never runs: the operator sees only
-// "MQTT error [5]: CONNACK return code".
+// Mosquitto 2.0 answers a wrong or missing password with CONNACK 5; both
+// clients name it alike.
 TEST_CASE("a refused password is reported as bad credentials / not authorized",
           "[tls][auth]") {
+  const MqttClient client = EachClient();
   for (Kind k : {Kind::kWrongPassword, Kind::kNoPassword}) {
-    const std::string e = Refusal(k);
+    const std::string e = Refusal(k, client);
     INFO("last_error: " << e);
-    CHECK((Contains(e, "not authorized") || Contains(e, "bad user name or password")));
+    CHECK(Contains(e, "refused by the broker: CONNACK rc 5 (not authorized)"));
   }
 }
 
-std::string Refusal(Kind kind) {
-  static std::map<Kind, std::string> done;
-  auto it = done.find(kind);
+std::string Refusal(Kind kind, MqttClient client) {
+  static std::map<std::pair<Kind, MqttClient>, std::string> done;
+  auto it = done.find({kind, client});
   if (it != done.end()) return it->second;
   std::unique_ptr<PasswordSetup> ps;
   TlsBroker broker;
@@ -565,32 +626,33 @@ std::string Refusal(Kind kind) {
   switch (kind) {
     case Kind::kWrongHost:
       StartBroker(broker, Pki().server_wrong_host);
-      config = TlsUpstream(broker.TlsUrl());
+      config = TlsUpstream(broker.TlsUrl(), client);
       break;
     case Kind::kNoClientCert:
       StartBroker(broker, Pki().server, true);
-      config = TlsUpstream(broker.TlsUrl());
+      config = TlsUpstream(broker.TlsUrl(), client);
       break;
     case Kind::kForeignClientCert:
       StartBroker(broker, Pki().server, true);
-      config = TlsUpstream(broker.TlsUrl());
+      config = TlsUpstream(broker.TlsUrl(), client);
       config.tls_cert_file = Pki().client_other_ca.cert;
       config.tls_key_file = Pki().client_other_ca.key;
       break;
     case Kind::kWrongPassword:
     case Kind::kNoPassword:
       ps = std::make_unique<PasswordSetup>();
-      config = TlsUpstream(ps->broker.TlsUrl());
+      config = TlsUpstream(ps->broker.TlsUrl(), client);
       config.username = kGateway;
       if (kind == Kind::kWrongPassword) config.password_file = ps->wrong_file;
       break;
   }
   const UplinkStats s = CheckRefused(config);
-  return done[kind] = s.last_error;
+  return done[{kind, client}] = s.last_error;
 }
 
 TEST_CASE("sluiced with TLS, username and password_file: delivers, reports a wrong password, "
           "never logs the password", "[tls][auth][sluiced]") {
+  const MqttClient client = EachClient();
   REQUIRE(!testing::BinDir().empty());
   PasswordSetup ps;
   PasswordSubscriber sub(ps.broker.plain_port(), ps.dir.Join("sub.out"));
@@ -605,6 +667,7 @@ TEST_CASE("sluiced with TLS, username and password_file: delivers, reports a wro
     spec.upstream_url = ps.broker.TlsUrl("mqtts");
     std::string toml = spec.ToToml();  // [[upstream]] is the last table
     toml += "client_id = \"" + std::string(kGateway) + "\"\n";
+    toml += "client = \"" + std::string(ClientName(client)) + "\"\n";
     toml += "username = \"" + std::string(kGateway) + "\"\n";
     toml += "password_file = \"" + password_file + "\"\n";
     toml += "tls = { ca_file = \"" + Pki().ca + "\", cert_file = \"" + Pki().client.cert +

@@ -1,6 +1,7 @@
 // End to end delivery with a real sluiced and a real Mosquitto: online
 // delivery, a link cut by a TCP proxy, a broker restart, a broker that is
-// down at start (CONTRACT.md "Upstream payloads", "Guarantees").
+// down at start (CONTRACT.md "Upstream payloads", "Guarantees"). Every case
+// runs once per MQTT client (`client = "mosquitto"` and `"paho"`).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,9 +63,22 @@ void PrintDelivery(const char* what, const SeqTracker& tr, uint64_t max_seq) {
             << tr.out_of_order() << "; duplicated seqs: " << tr.DuplicateRanges());
 }
 
+// The MQTT client of this run (GENERATE: each case runs with both).
+std::string EachClient() {
+  const std::string client = GENERATE(as<std::string>(), "mosquitto", "paho");
+  UNSCOPED_INFO("client = " << client);
+  return client;
+}
+
+// spec's configuration with `client` in its [[upstream]] (the last table).
+std::string ConfigWithClient(const ConfigSpec& spec, const std::string& client) {
+  return spec.ToToml() + "client = \"" + client + "\"\n";
+}
+
 }  // namespace
 
 TEST_CASE("online delivery: every committed seq arrives once, in order", "[integration]") {
+  const std::string client = EachClient();
   TempDir dir;
   MosquittoBroker broker;
   std::string err;
@@ -78,7 +92,7 @@ TEST_CASE("online delivery: every committed seq arrives once, in order", "[integ
   const std::string sock = dir.Join("push.sock");
   spec.sensors = {SimulatedSensor("sim.temp", "50ms", "C"), PushSensor("ingest", "unix://" + sock)};
   spec.upstream_url = MqttUrl(broker.port());
-  REQUIRE(WriteFile(dir.Join("sluiced.toml"), spec.ToToml()));
+  REQUIRE(WriteFile(dir.Join("sluiced.toml"), ConfigWithClient(spec, client)));
   Sluiced d(dir.Join("sluiced.toml"), dir.Join("sluiced.log"));
   REQUIRE(d.Start(&err));
 
@@ -182,10 +196,11 @@ TEST_CASE("online delivery: every committed seq arrives once, in order", "[integ
   REQUIRE(tr.WaitCovers(sub, 1, db2.cursor, 10000000));
   CHECK(tr.duplicates() == 0);
   CHECK(tr.out_of_order() == 0);
-  PrintDelivery("online delivery", tr, db2.max_seq);
+  PrintDelivery(("online delivery, " + client).c_str(), tr, db2.max_seq);
 }
 
 TEST_CASE("link cut: the backlog drains in order with no gap", "[integration]") {
+  const std::string client = EachClient();
   TempDir dir;
   MosquittoBroker broker;
   std::string err;
@@ -202,7 +217,7 @@ TEST_CASE("link cut: the backlog drains in order with no gap", "[integration]") 
   spec.sensors = {PushSensor("ingest", "unix://" + sock)};
   spec.upstream_url = MqttUrl(proxy.port());
   spec.max_inflight = 64;
-  REQUIRE(WriteFile(dir.Join("sluiced.toml"), spec.ToToml()));
+  REQUIRE(WriteFile(dir.Join("sluiced.toml"), ConfigWithClient(spec, client)));
   Sluiced d(dir.Join("sluiced.toml"), dir.Join("sluiced.log"));
   REQUIRE(d.Start(&err));
 
@@ -231,8 +246,8 @@ TEST_CASE("link cut: the backlog drains in order with no gap", "[integration]") 
   INFO("missing " << missing.size() << (missing.empty() ? 0 : missing.front()));
   REQUIRE(covered);
   const int reconnects = proxy.accepted() - 1;
-  PrintDelivery("link cut", tr, db.max_seq);
-  WARN("link cut: reconnects " << reconnects << ", bound max_inflight x reconnects = "
+  PrintDelivery(("link cut, " + client).c_str(), tr, db.max_seq);
+  WARN("link cut, " << client << ": reconnects " << reconnects << ", bound max_inflight x reconnects = "
                                << spec.max_inflight * reconnects);
   CHECK(reconnects >= 2);
   CHECK(tr.MaxSeen() == db.max_seq);
@@ -245,6 +260,7 @@ TEST_CASE("link cut: the backlog drains in order with no gap", "[integration]") 
 }
 
 TEST_CASE("broker restart mid-stream: no gap after the drain", "[integration]") {
+  const std::string client = EachClient();
   TempDir dir;
   MosquittoBroker::Options bo;
   bo.persistence = true;  // the subscriber's session and queue survive
@@ -266,7 +282,7 @@ TEST_CASE("broker restart mid-stream: no gap after the drain", "[integration]") 
   const std::string sock = dir.Join("push.sock");
   spec.sensors = {PushSensor("ingest", "unix://" + sock)};
   spec.upstream_url = MqttUrl(broker.port());
-  REQUIRE(WriteFile(dir.Join("sluiced.toml"), spec.ToToml()));
+  REQUIRE(WriteFile(dir.Join("sluiced.toml"), ConfigWithClient(spec, client)));
   Sluiced d(dir.Join("sluiced.toml"), dir.Join("sluiced.log"));
   REQUIRE(d.Start(&err));
 
@@ -290,7 +306,7 @@ TEST_CASE("broker restart mid-stream: no gap after the drain", "[integration]") 
   const bool covered = tr.WaitCovers(sub, 1, db.max_seq, 60000000);
   INFO("missing " << tr.Missing(1, db.max_seq).size());
   REQUIRE(covered);
-  PrintDelivery("broker restart", tr, db.max_seq);
+  PrintDelivery(("broker restart, " + client).c_str(), tr, db.max_seq);
   CHECK(tr.MaxSeen() == db.max_seq);
   CHECK(tr.reused() == 0);
   CHECK(tr.bad_payloads() == 0);
@@ -302,6 +318,7 @@ TEST_CASE("broker restart mid-stream: no gap after the drain", "[integration]") 
 }
 
 TEST_CASE("broker down at start: readings are buffered, then delivered", "[integration]") {
+  const std::string client = EachClient();
   TempDir dir;
   MosquittoBroker::Options bo;
   bo.persistence = true;
@@ -328,7 +345,7 @@ TEST_CASE("broker down at start: readings are buffered, then delivered", "[integ
   const std::string sock = dir.Join("push.sock");
   spec.sensors = {PushSensor("ingest", "unix://" + sock)};
   spec.upstream_url = MqttUrl(broker.port());
-  REQUIRE(WriteFile(dir.Join("sluiced.toml"), spec.ToToml()));
+  REQUIRE(WriteFile(dir.Join("sluiced.toml"), ConfigWithClient(spec, client)));
   Sluiced d(dir.Join("sluiced.toml"), dir.Join("sluiced.log"));
   REQUIRE(d.Start(&err));  // a dead broker is normal
 
