@@ -47,7 +47,11 @@ void CrashRig::SetUp() {
     u->prefix = prefix;
     u->proxy = std::make_unique<TcpProxy>(broker_.port());
     REQUIRE(u->proxy->Start());
-    u->sub = std::make_unique<Subscriber>(broker_.url(), prefix + "/#");
+    Subscriber::Options so;
+    so.url = broker_.url();
+    so.topic_filter = prefix + "/#";
+    so.auto_reconnect = true;  // RestartBroker
+    u->sub = std::make_unique<Subscriber>(so);
     INFO(err);
     REQUIRE(u->sub->Start(&err));
     ups_.push_back(std::move(u));
@@ -106,6 +110,26 @@ void CrashRig::ResumeBroker() {
   if (!paused_) return;
   broker_.Resume();
   paused_ = false;
+}
+
+void CrashRig::RestartBroker() {
+  broker_.Kill();
+  paused_ = false;
+  std::string err;
+  INFO(err);
+  REQUIRE(broker_.Start(&err));
+  for (auto& u : ups_) {
+    const std::string status = u->prefix + "/" + kAgent + "/status";
+    bool subscribed = false;
+    for (int attempt = 0; attempt < 40 && !subscribed; ++attempt) {
+      const size_t before = u->sub->Count();
+      RunProgram("/usr/bin/mosquitto_pub",
+                 {"-p", std::to_string(broker_.port()), "-q", "1", "-t", status, "-m", "probe"},
+                 dir_.path(), 5000000);
+      subscribed = u->sub->WaitForCount(before + 1, 300000);
+    }
+    REQUIRE(subscribed);
+  }
 }
 
 bool CrashRig::Launch(std::string* error) {

@@ -106,6 +106,10 @@ class CrashRig {
   // Pauses/resumes the broker (SIGSTOP/SIGCONT); Stopped() resumes it.
   void PauseBroker();
   void ResumeBroker();
+  // The broker dies (SIGKILL) with whatever it had received but not
+  // processed, and comes back on the same port; returns once every
+  // subscriber is subscribed again (a probe on its status topic arrived).
+  void RestartBroker();
 
   // sluiced: Launch starts it without waiting; Start also waits until it
   // serves (REQUIRE).

@@ -6,10 +6,12 @@
 //   - long: up for 2.5-4 s (a backlog drained while readings stream in), so
 //     cursors are saved many times; the cursor kept must cover everything
 //     that had arrived 2 s (twice the longest save interval) before the kill;
+//   - outage: killed with messages in flight to a broker that stopped
+//     answering, which then dies with them;
 //   - two upstreams: one link cut while the other runs, killed during the
 //     cut and while the cut one drains after its link came back.
 // Seed: printed; SLUICE_TEST_SEED replays it. Rounds per scenario:
-// SLUICE_CRASH_ROUNDS (default 9 and 4).
+// SLUICE_CRASH_ROUNDS (default 8 and 4).
 #include <catch2/catch.hpp>
 #include <string>
 #include <utility>
@@ -57,6 +59,33 @@ void LongRound(CrashRig& rig, Dice& dice) {
   CHECK(rig.last_mark(0).cursor >= old_enough);
 }
 
+// The broker stops answering (paused) while readings keep coming, so
+// messages are in flight unacknowledged; sluiced is killed, and the broker
+// dies with what it had received but not processed (a link lost together
+// with the agent). Nothing unacknowledged may count as delivered: the next
+// run sends it again.
+void OutageRound(CrashRig& rig, Dice& dice) {
+  rig.steady().Pause(false);
+  rig.Start();
+  SleepMs(dice(100, 400));
+  rig.steady().Pause(true);
+  // Idle: everything acknowledged, delivered and its cursor saved.
+  CHECK(WaitUntil(
+      [&] {
+        RingFile f = rig.Read();
+        return f.ok && f.cursor[0] + 1 == f.next_seq;
+      },
+      10000000, 50000));
+  rig.PauseBroker();
+  rig.steady().Pause(false);
+  SleepMs(dice(100, 400));
+  REQUIRE(rig.Alive());
+  rig.Kill();
+  rig.steady().Pause(true);
+  rig.RestartBroker();
+  rig.Stopped("outage");
+}
+
 void RunKillRounds(const std::string& client) {
   const uint64_t seed = TestSeed("SIGKILL rounds (" + client + ")");
   Dice dice(seed);
@@ -64,15 +93,19 @@ void RunKillRounds(const std::string& client) {
   o.client = client;
   CrashRig rig(o);
   rig.SetUp();
-  const int rounds = CrashRounds(9);
+  const int rounds = CrashRounds(8);
   for (int r = 0; r < rounds; ++r) {
     INFO("round " << r << " of seed " << seed);
     rig.WriteConfig(r % 2 == 0 ? "normal" : "full");
-    if (r % 3 == 2) {
+    if (r % 4 == 2) {
       LongRound(rig, dice);
       continue;
     }
-    if (r % 3 == 1) {
+    if (r % 4 == 3) {
+      OutageRound(rig, dice);
+      continue;
+    }
+    if (r % 4 == 1) {
       // Drain: a backlog behind a cut link, killed while it is forwarded.
       rig.proxy(0).Cut();
       rig.steady().Pause(false);
@@ -90,7 +123,7 @@ void RunKillRounds(const std::string& client) {
     }
     REQUIRE(rig.Alive());
     rig.Kill();
-    rig.Stopped(r % 3 == 1 ? "drain" : "ingest");
+    rig.Stopped(r % 4 == 1 ? "drain" : "ingest");
   }
   rig.Finish();
   WARN("SIGKILL rounds (" << client << ", seed " << seed << "): " << rig.Summary());
