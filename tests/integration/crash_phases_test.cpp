@@ -1,10 +1,10 @@
 // SIGKILL of a real sluiced in the phases where a kill is rarest and does
 // most harm, on each MQTT client (checks after each kill and at the end:
 // crash_support.h):
-//   - start-up recovery: a large ring (built with the buffer's own code)
-//     left by a kill during ingest, killed again at a random moment before
-//     sluiced reports the buffer open (its integrity check and WAL
-//     recovery); the log tells whether the kill landed there;
+//   - start-up recovery: a large ring (built with sluiced's own write path)
+//     left by a kill during ingest, killed again at a random moment between
+//     the log lines before and after the buffer opens (its integrity check
+//     and WAL recovery); the log tells whether the kill landed there;
 //   - migration: the same file rewritten to schema v1 (the layout the first
 //     migration step creates), killed between "migrating" and "migrated
 //     ... version 2" (the v2 step counts every row); the file must still
@@ -109,16 +109,21 @@ void RunStartupAndMigration(const std::string& client) {
     INFO("round " << r << " of seed " << seed << "; open took " << t_open / 1000
                   << " ms, migration " << t_migration / 1000 << " ms");
     // A kill during ingest leaves a WAL to recover.
+    // The control socket is logged just before the buffer opens.
     rig.steady().Pause(false);
+    REQUIRE(rig.Launch(&err));
+    REQUIRE(rig.WaitLog("control socket", 30000000));
     t0 = MonoNowUs();
-    rig.Start();
+    REQUIRE(rig.WaitLog("buffer: opened", 30000000));
     t_open = MonoNowUs() - t0;
+    REQUIRE(rig.WaitLog("agent: serving", 30000000));
     SleepMs(dice(100, 400));
     rig.Kill();
     rig.steady().Pause(true);
     rig.Stopped("ingest");
-    // Killed before the buffer is open.
+    // Killed while the buffer opens.
     REQUIRE(rig.Launch(&err));
+    REQUIRE(rig.WaitLog("control socket", 30000000));
     SleepMs(dice(0, static_cast<int>(t_open * 8 / 10000)));
     rig.Kill();
     const bool in_recovery = !rig.LogHas("buffer: opened");
@@ -221,7 +226,7 @@ void RunShutdown(const std::string& client) {
     }
     rig.Signal(SIGTERM);
     REQUIRE(rig.WaitLog("agent: stopping", 10000000));
-    SleepMs(pause ? dice(0, 1200) : dice(0, 30));
+    SleepMs(pause ? dice(0, 1000) : dice(0, 30));
     if (rig.Alive() && !rig.LogHas("agent: stopped")) {
       ++landed;
       stalled += pause;
