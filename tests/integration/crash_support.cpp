@@ -94,7 +94,7 @@ void CrashRig::WriteConfig(const std::string& durability) {
     toml += "topic = \"" + u->prefix + "/{agent}/{sensor}\"\n";
     toml += "alert_topic = \"" + u->prefix + "/{agent}/alerts/{rule}\"\n";
     toml += "status_topic = \"" + u->prefix + "/{agent}/status\"\n";
-    toml += "qos = 1\nformat = \"json\"\n";
+    toml += "qos = " + std::to_string(options_.qos) + "\nformat = \"json\"\n";
     toml += "max_inflight = " + std::to_string(options_.max_inflight) + "\n";
     toml += "reconnect_min = \"50ms\"\nreconnect_max = \"400ms\"\n\n";
   }

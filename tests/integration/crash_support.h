@@ -57,6 +57,7 @@ struct RigOptions {
   std::string client = "mosquitto";  // the upstreams' `client`
   int upstreams = 1;                 // "cloud" (topics u0/...), "edge" (u1/...)
   int max_inflight = 64;
+  int qos = 1;                       // 0: no stop checks, no Finish
   std::string extra_buffer;          // raw [buffer] lines (max_bytes, ...)
   std::string shutdown_grace = "1s";
   int steady_rate = 2000;            // readings/s of the steady pusher

@@ -8,10 +8,14 @@
 //     that had arrived 2 s (twice the longest save interval) before the kill;
 //   - outage: killed with messages in flight to a broker that stopped
 //     answering, which then dies with them;
+//   - qos 0: a cut loses one run of seqs at most (what was written before
+//     the client noticed), never resent; the rest arrives in order;
 //   - two upstreams: one link cut while the other runs, killed during the
 //     cut and while the cut one drains after its link came back.
 // Seed: printed; SLUICE_TEST_SEED replays it. Rounds per scenario:
 // SLUICE_CRASH_ROUNDS (default 8 and 4).
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <utility>
@@ -182,7 +186,72 @@ void RunTwoUpstreams(const std::string& client) {
   WARN("two upstreams (" << client << ", seed " << seed << "): " << rig.Summary());
 }
 
+// qos = 0 (README "Guarantees", QoS 0): a message counts as delivered once
+// written to the socket, so each cut loses at most what was in flight at
+// that moment, one run of seqs, never sent again; everything else arrives,
+// first sends in order.
+void RunQos0Cuts(const std::string& client) {
+  RigOptions o;
+  o.client = client;
+  o.qos = 0;
+  CrashRig rig(o);
+  rig.SetUp();
+  const int cuts = 4;
+  rig.steady().Pause(false);
+  rig.Start();
+  for (int c = 0; c < cuts; ++c) {
+    SleepMs(300);
+    rig.proxy(0).Cut();
+    SleepMs(200);
+    REQUIRE(rig.proxy(0).Restore());
+  }
+  SleepMs(300);
+  rig.steady().Pause(true);
+  CHECK(WaitUntil(
+      [&] {
+        RingFile f = rig.Read();
+        return f.ok && f.cursor[0] + 1 == f.next_seq;
+      },
+      10000000, 50000));
+  rig.Signal(SIGTERM);
+  REQUIRE(rig.WaitExit(20000000));
+  SleepMs(300);
+  rig.Feed();
+  const RingFile f = rig.Read();
+  REQUIRE(f.ok);
+  const SeqTracker& tr = rig.tracker(0);
+  const std::vector<uint64_t> missing = tr.Missing(1, f.next_seq - 1);
+  size_t runs = 0;
+  std::string shown;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (i == 0 || missing[i] != missing[i - 1] + 1) {
+      ++runs;
+      shown += (i == 0 ? "" : ", ") + std::to_string(missing[i]);
+    }
+    if (i + 1 == missing.size() || missing[i + 1] != missing[i] + 1) {
+      shown += "-" + std::to_string(missing[i]);
+    }
+  }
+  INFO("lost " << missing.size() << " of " << f.next_seq - 1 << " in " << runs << " runs");
+  CHECK(runs <= static_cast<size_t>(cuts));
+  CHECK(tr.out_of_order() == 0);
+  CHECK(tr.reused() == 0);
+  CHECK(tr.MaxSeen() == f.next_seq - 1);
+  WARN("qos 0 (" << client << "): " << cuts << " cuts lost " << missing.size() << " of "
+                 << f.next_seq - 1 << " readings (" << shown << "), " << tr.duplicates()
+                 << " duplicates");
+}
+
 }  // namespace
+
+TEST_CASE("qos 0: a cut loses only what was in flight then, libmosquitto",
+          "[integration][crash][mosquitto]") {
+  RunQos0Cuts("mosquitto");
+}
+
+TEST_CASE("qos 0: a cut loses only what was in flight then, Paho", "[integration][crash][paho]") {
+  RunQos0Cuts("paho");
+}
 
 TEST_CASE("SIGKILL rounds during ingest, drain and long runs, libmosquitto",
           "[integration][crash][mosquitto]") {
