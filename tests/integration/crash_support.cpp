@@ -188,6 +188,16 @@ std::optional<int> CrashRig::WaitExit(int64_t timeout_us) {
   return daemon_.Wait(timeout_us);
 }
 
+bool CrashRig::WaitAllSaved(int64_t timeout_us) {
+  return WaitUntil(
+      [&] {
+        RingFile f = Read();
+        return f.ok && std::all_of(f.cursor.begin(), f.cursor.end(),
+                                   [&](uint64_t c) { return c + 1 == f.next_seq; });
+      },
+      timeout_us, 50000);
+}
+
 void CrashRig::Feed() {
   for (auto& u : ups_) {
     u->sub->WaitFor([&](const std::vector<ReceivedMessage>& m) {
@@ -323,13 +333,7 @@ void CrashRig::Finish() {
                      << lo << ".." << n);
     CHECK(covered);
   }
-  CHECK(WaitUntil(
-      [&] {
-        RingFile f = Read();
-        return f.ok && std::all_of(f.cursor.begin(), f.cursor.end(),
-                                   [&](uint64_t c) { return c >= n; });
-      },
-      30000000, 50000));
+  CHECK(WaitAllSaved(30000000));
   Signal(SIGTERM);
   const auto status = WaitExit(20000000);
   REQUIRE(status);

@@ -127,6 +127,9 @@ class CrashRig {
   // The exit status once it ended within timeout_us.
   std::optional<int> WaitExit(int64_t timeout_us);
 
+  // Waits (bounded) until every upstream's saved cursor is at the last
+  // committed seq: all acknowledged and saved.
+  bool WaitAllSaved(int64_t timeout_us);
   // Feeds every tracker what its subscriber received so far.
   void Feed();
   // After sluiced ended: resumes the broker, waits until the subscribers

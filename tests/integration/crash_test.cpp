@@ -74,12 +74,7 @@ void OutageRound(CrashRig& rig, Dice& dice) {
   SleepMs(dice(100, 400));
   rig.steady().Pause(true);
   // Idle: everything acknowledged, delivered and its cursor saved.
-  CHECK(WaitUntil(
-      [&] {
-        RingFile f = rig.Read();
-        return f.ok && f.cursor[0] + 1 == f.next_seq;
-      },
-      10000000, 50000));
+  CHECK(rig.WaitAllSaved(10000000));
   rig.PauseBroker();
   rig.steady().Pause(false);
   SleepMs(dice(100, 400));
@@ -207,12 +202,7 @@ void RunQos0Cuts(const std::string& client) {
   }
   SleepMs(300);
   rig.steady().Pause(true);
-  CHECK(WaitUntil(
-      [&] {
-        RingFile f = rig.Read();
-        return f.ok && f.cursor[0] + 1 == f.next_seq;
-      },
-      10000000, 50000));
+  CHECK(rig.WaitAllSaved(10000000));
   rig.Signal(SIGTERM);
   REQUIRE(rig.WaitExit(20000000));
   SleepMs(300);
