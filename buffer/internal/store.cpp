@@ -168,6 +168,12 @@ Status Migrate(sqlite3* db) {
                            std::to_string(kSchemaVersion) + ")");
   }
   std::vector<std::string> steps = Migrations();
+  if (version > 0 && version < kSchemaVersion) {
+    // A step may scan every row (v2 counts them): said before it starts,
+    // so that a long start-up tells why.
+    LogInfo("buffer", "migrating buffer.db from schema version " + std::to_string(version) +
+                          " to " + std::to_string(kSchemaVersion));
+  }
   for (int v = static_cast<int>(version) + 1; v <= kSchemaVersion; ++v) {
     SLUICE_RETURN_IF_ERROR(sql::Exec(db, "BEGIN IMMEDIATE"));
     std::string sql = steps[static_cast<size_t>(v - 1)] +

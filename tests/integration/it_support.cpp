@@ -14,7 +14,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <random>
 #include <sstream>
+
+#include <catch2/catch.hpp>
 
 namespace sluice {
 namespace testing {
@@ -135,8 +139,6 @@ int Sluiced::Terminate(int64_t grace_us) { return process_.Terminate(grace_us); 
 
 bool Sluiced::Alive() { return process_.running() && !process_.Wait(0); }
 
-namespace {
-
 uint64_t QueryU64(sqlite3* db, const char* sql, bool* ok) {
   sqlite3_stmt* st = nullptr;
   uint64_t v = 0;
@@ -150,8 +152,6 @@ uint64_t QueryU64(sqlite3* db, const char* sql, bool* ok) {
   sqlite3_finalize(st);
   return v;
 }
-
-}  // namespace
 
 DbSnapshot ReadBufferDb(const std::string& data_dir, bool with_rows) {
   DbSnapshot s;
@@ -278,6 +278,7 @@ void SeqTracker::Feed(const std::vector<ReceivedMessage>& messages) {
     payload_[e.seq] = m.payload;
     events_[e.seq] = e;
     if (e.seq < last_first_) ++out_of_order_;
+    if (e.seq > last_first_ + 1) first_gaps_.emplace_back(last_first_ + 1, e.seq - 1);
     last_first_ = std::max(last_first_, e.seq);
   }
 }
@@ -307,6 +308,18 @@ uint64_t SeqTracker::DuplicatesFrom(size_t from, size_t to) const {
                                              [&](size_t i) { return i >= from && i < to; }));
 }
 
+std::vector<uint64_t> SeqTracker::DuplicateSeqs(size_t from, size_t to) const {
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < dup_index_.size(); ++i) {
+    if (dup_index_[i] >= from && dup_index_[i] < to) out.push_back(dup_seq_[i]);
+  }
+  return out;
+}
+
+uint64_t SeqTracker::SeenAbove(uint64_t seq) const {
+  return static_cast<uint64_t>(std::distance(count_.upper_bound(seq), count_.end()));
+}
+
 std::string SeqTracker::DuplicateRanges(size_t max_ranges) const {
   std::string out;
   size_t ranges = 0;
@@ -319,6 +332,14 @@ std::string SeqTracker::DuplicateRanges(size_t max_ranges) const {
     i = j + 1;
   }
   return out;
+}
+
+uint64_t TestSeed(const std::string& what) {
+  const char* s = std::getenv("SLUICE_TEST_SEED");
+  const uint64_t seed =
+      s && *s ? std::strtoull(s, nullptr, 10) : static_cast<uint64_t>(std::random_device{}());
+  WARN(what << ": seed " << seed << " (replay with SLUICE_TEST_SEED=" << seed << ")");
+  return seed;
 }
 
 int ConnectUnix(const std::string& path) {

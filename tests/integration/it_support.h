@@ -19,6 +19,8 @@
 #include "tests/support/subscriber.h"
 #include "tests/support/support.h"
 
+struct sqlite3;
+
 namespace sluice {
 namespace testing {
 
@@ -108,6 +110,9 @@ struct DbSnapshot {
   std::map<uint64_t, DbRow> events;  // only with rows = true
 };
 DbSnapshot ReadBufferDb(const std::string& data_dir, bool with_rows = false);
+// The first column of the first row of `sql` as an integer (0 if no row);
+// *ok = false if it fails (test oracle, any open connection).
+uint64_t QueryU64(sqlite3* db, const char* sql, bool* ok);
 // data_dir/buffer.seq, 0 if missing.
 uint64_t ReadSeqReservation(const std::string& data_dir);
 
@@ -146,6 +151,15 @@ class SeqTracker {
   size_t fed() const { return next_; }
   // "a-b xN" ranges of duplicated seqs in arrival order (diagnostics).
   std::string DuplicateRanges(size_t max_ranges = 12) const;
+  // The seqs of the duplicates that arrived at message index in [from, to).
+  std::vector<uint64_t> DuplicateSeqs(size_t from, size_t to = SIZE_MAX) const;
+  // Distinct seqs seen that are > seq.
+  uint64_t SeenAbove(uint64_t seq) const;
+  // Seqs a first arrival jumped over (first arrival s after the highest
+  // first arrival m, s > m + 1: m+1..s-1), as [first, last] ranges.
+  const std::vector<std::pair<uint64_t, uint64_t>>& first_send_gaps() const {
+    return first_gaps_;
+  }
 
  private:
   std::string status_topic_;
@@ -155,9 +169,15 @@ class SeqTracker {
   std::map<uint64_t, EventJson> events_;
   std::vector<size_t> dup_index_;
   std::vector<uint64_t> dup_seq_;
+  std::vector<std::pair<uint64_t, uint64_t>> first_gaps_;
   uint64_t last_first_ = 0;
   uint64_t duplicates_ = 0, out_of_order_ = 0, bad_ = 0, reused_ = 0;
 };
+
+// The seed of a randomised test: $SLUICE_TEST_SEED if set (replays a run),
+// else a random one. Printed (with how to replay it) as a Catch2 warning
+// naming `what`.
+uint64_t TestSeed(const std::string& what);
 
 // Line protocol clients.
 // Connects a stream socket to unix://PATH; -1 on failure.
