@@ -7,15 +7,17 @@
 // keepalive for its PINGRESP), or never notice while they keep writing.
 //
 // Two ways to hear the broker:
-// - transport_silence_us >= 0 (libmosquitto): the socket tells when the
-//   broker last sent anything. The library sends a PINGREQ once nothing
+// - transport_silence_us >= 0: the transport tells when the broker last
+//   sent anything (libmosquitto: the socket's TCP_INFO; Paho: its protocol
+//   trace, agent/uplink/paho_inbound.h). The library sends a PINGREQ once nothing
 //   came for a keepalive, so a live broker is never silent for longer than
 //   keepalive plus a round trip; silence >= 1.5 x keepalive is a dead link,
 //   whether anything waits for an ack or not.
-// - transport_silence_us < 0 (Paho, which tells nothing of its PINGRESPs):
-//   only acknowledgements count, so the watchdog runs only while a QoS 1
-//   message waits: no ack for 1.5 x keepalive since the wait began or since
-//   the last ack. With nothing in flight Paho's own keepalive applies.
+// - transport_silence_us < 0 (a transport that cannot tell, e.g. Paho when
+//   its trace named nothing for this client id): only acknowledgements
+//   count, so the watchdog runs only while a QoS 1 message waits: no ack for
+//   1.5 x keepalive since the wait began or since the last ack. With nothing
+//   in flight the library's own keepalive applies.
 //
 // Plain logic on the caller's clock; not thread-safe (the uplink holds its
 // lock).

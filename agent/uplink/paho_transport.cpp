@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "agent/uplink/paho_inbound.h"
 #include "agent/uplink/tls_probe.h"
 #include "agent/uplink/transport.h"
 #include "common/log.h"
@@ -258,6 +259,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
     }
     try {
       disconnecting_ = false;
+      connect_started_us_ = paho_inbound::NowUs();
       mqtt::token_ptr tok = client_->connect(std::move(co));
       // Paho enforces connect_timeout itself; the extra second only guards
       // against a token that never completes.
@@ -330,6 +332,14 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
 
   bool IsConnected() const override { return client_ && client_->is_connected(); }
 
+  // From Paho's protocol trace (agent/uplink/paho_inbound.h): every packet
+  // the broker sent this connection, PINGRESPs included.
+  int64_t InboundSilenceUs() const override {
+    if (!IsConnected()) return -1;
+    const int64_t last = paho_inbound::LastReceivedUs(options_.client_id, connect_started_us_);
+    return last < 0 ? -1 : std::max<int64_t>(0, paho_inbound::NowUs() - last);
+  }
+
  private:
   static constexpr int kMargin = 16;  // status messages beside the window
 
@@ -372,6 +382,7 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> disconnecting_{false};
   bool used_ = false;  // Connect() was called on client_
+  std::atomic<int64_t> connect_started_us_{0};  // paho_inbound::NowUs()
   std::mutex tls_error_mu_;
   std::string tls_error_;  // set by Paho's TLS callback during Connect
   std::mutex topics_mu_;
@@ -399,6 +410,7 @@ StatusOr<std::unique_ptr<Transport>> NewPahoTransport(const TransportOptions& op
                                                       TransportListener* listener) {
   StatusOr<TransportOptions> opts = PrepareTransportOptions(options, listener);
   if (!opts.ok()) return opts.status();
+  paho_inbound::Install();
   auto t = std::make_unique<PahoTransport>(std::move(opts).value(), listener);
   SLUICE_RETURN_IF_ERROR(t->Init());
   return std::unique_ptr<Transport>(std::move(t));

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "agent/uplink/link_watchdog.h"
+#include "agent/uplink/paho_inbound.h"
 #include "agent/uplink/uplink.h"
 #include "buffer/codec.h"
 #include "tests/support/mosquitto_broker.h"
@@ -301,11 +302,13 @@ TEST_CASE("a silent link is dropped within 1.5 x keepalive; every seq arrives af
   up.Stop(1000000);
 }
 
-TEST_CASE("libmosquitto: an idle live link stays up; an idle silent one is dropped in time",
+TEST_CASE("an idle live link stays up; an idle silent one is dropped in time",
           "[uplink][silent]") {
-  // The socket shows the broker's PINGRESPs, so the watchdog also covers a
-  // link with nothing in flight (Paho tells nothing of its pings: there,
-  // Paho's own keepalive covers an idle link).
+  // The transport tells when the broker last sent anything, PINGRESPs
+  // included (libmosquitto: the socket; Paho: its protocol trace), so the
+  // watchdog also covers a link with nothing in flight.
+  const MqttClient client = GENERATE(MqttClient::kMosquitto, MqttClient::kPaho);
+  INFO(Name(client));
   MosquittoBroker broker;
   std::string err;
   REQUIRE(broker.Start(&err));
@@ -313,11 +316,10 @@ TEST_CASE("libmosquitto: an idle live link stays up; an idle silent one is dropp
   REQUIRE(proxy.Start());
   Feed feed;
   feed.Append(5);
-  Uplink up(Options(proxy, MqttClient::kMosquitto), "gw-001", 0, feed.ring(),
-            SystemClock::Get());
+  Uplink up(Options(proxy, client), "gw-001", 0, feed.ring(), SystemClock::Get());
   REQUIRE(up.Start().ok());
   REQUIRE(WaitStats(up, [](const UplinkStats& s) { return s.acked_seq == 5; }, 10000000));
-  const MqttClient kMosq = MqttClient::kMosquitto;
+  const MqttClient kMosq = client;
   // Idle past the limit: only PINGREQ/PINGRESP cross the link.
   std::this_thread::sleep_for(std::chrono::microseconds(LimitUs(kMosq) + 1000000));
   UplinkStats s = up.Stats();
@@ -334,6 +336,19 @@ TEST_CASE("libmosquitto: an idle live link stays up; an idle silent one is dropp
   CHECK(detected_us <= LimitUs(kMosq) + kSlackUs);
   CHECK(s.last_disconnect_reason.find("no reply from broker") != std::string::npos);
   up.Stop(0);
+}
+
+TEST_CASE("Paho's protocol trace: received packets count, sent ones and others do not",
+          "[watchdog]") {
+  paho_inbound::NoteTraceLine("20261207 062400.123 3 trace-a <- PINGRESP", 1000);
+  paho_inbound::NoteTraceLine("20261207 062400.124 3 trace-a -> PINGREQ (0)", 5000);
+  paho_inbound::NoteTraceLine("20261207 062400.125 4 trace-b <- PUBACK msgid: 7", 2000);
+  paho_inbound::NoteTraceLine("Socket error for client identifier trace-a, socket 3", 9000);
+  paho_inbound::NoteTraceLine(" <- ", 9000);
+  CHECK(paho_inbound::LastReceivedUs("trace-a", 0) == 1000);
+  CHECK(paho_inbound::LastReceivedUs("trace-a", 1001) == -1);  // before this connection
+  CHECK(paho_inbound::LastReceivedUs("trace-b", 0) == 2000);
+  CHECK(paho_inbound::LastReceivedUs("trace-c", 0) == -1);
 }
 
 TEST_CASE("the watchdog's rule: heard, waiting, and what the socket tells", "[watchdog]") {
