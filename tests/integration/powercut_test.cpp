@@ -45,11 +45,6 @@ namespace {
 
 constexpr const char* kStatusTopic = "sluice/it-gw/status";
 
-uint64_t Seed() {
-  if (const char* s = std::getenv("SLUICE_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  return std::random_device{}();
-}
-
 // This mode's share of SLUICE_POWERCUT_ROUNDS (default 200).
 int Rounds(int percent) {
   int total = 200;
@@ -171,8 +166,6 @@ struct Tally {
 void RunPowerCuts(const Mode& mode, uint64_t seed, uint64_t salt) {
   std::mt19937_64 rng(seed ^ salt);
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  WARN(mode.durability << " power-cut rounds: seed " << seed << " (rerun with SLUICE_TEST_SEED="
-                       << seed << ")");
 
   TempDir dir;
   MosquittoBroker broker;
@@ -417,18 +410,20 @@ void RunPowerCuts(const Mode& mode, uint64_t seed, uint64_t salt) {
 
 TEST_CASE("power cut: durability full loses no reading reported committed",
           "[powercut][full]") {
-  RunPowerCuts({"full", Rounds(45), 240 * 1000000LL, 0}, Seed(), 0);
+  RunPowerCuts({"full", Rounds(45), 240 * 1000000LL, 0}, TestSeed("full power-cut rounds"), 0);
 }
 
 // A commit reported at T is fsynced by the sync that starts after T: at
 // most sync_interval (200 ms) later, plus the fsync and the status poll.
 TEST_CASE("power cut: durability normal loses at most sync_interval and never reuses a seq",
           "[powercut][normal]") {
-  RunPowerCuts({"normal", Rounds(35), 200 * 1000000LL, 600000}, Seed(), 0x5eed);
+  RunPowerCuts({"normal", Rounds(35), 200 * 1000000LL, 600000},
+               TestSeed("normal power-cut rounds"), 0x5eed);
 }
 
 TEST_CASE("power cut: durability off starts again and never reuses a seq", "[powercut][off]") {
-  RunPowerCuts({"off", Rounds(20), 120 * 1000000LL, -1}, Seed(), 0x0ff);
+  RunPowerCuts({"off", Rounds(20), 120 * 1000000LL, -1}, TestSeed("off power-cut rounds"),
+               0x0ff);
 }
 
 }  // namespace
