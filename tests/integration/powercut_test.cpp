@@ -113,12 +113,17 @@ void MarkRebooted(const std::string& data_dir) {
   REQUIRE(WriteFile(path, text));
 }
 
-// Rows of `data_dir`'s buffer.db with lo < seq <= hi, and whether a
-// recorded possible-loss range covers (lo, hi].
+// Rows of `data_dir`'s buffer.db with lo < seq <= hi, and whether the
+// recorded possible-loss ranges cover (lo, hi].
 struct ReuseCheck {
   int64_t rows = -1;
   bool gap_covers = false;
+  std::string gaps;  // every recorded range, "first..last; " (diagnostics)
 };
+
+std::string LogTail(const std::string& log, size_t n) {
+  return log.size() <= n ? log : log.substr(log.size() - n);
+}
 ReuseCheck CheckRange(const std::string& data_dir, uint64_t lo, uint64_t hi) {
   ReuseCheck out;
   sqlite3* db = nullptr;
@@ -133,12 +138,19 @@ ReuseCheck CheckRange(const std::string& data_dir, uint64_t lo, uint64_t hi) {
     }
     sqlite3_finalize(st);
     st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM gaps WHERE first_seq <= ?1 AND last_seq >= ?2",
-                           -1, &st, nullptr) == SQLITE_OK) {
-      sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(lo + 1));
-      sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(hi));
-      out.gap_covers = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0;
+    // Covered by the union of the recorded ranges: one start may record
+    // its skip next to an earlier one whose seqs a later cut lost.
+    uint64_t next = lo + 1;  // the first seq of (lo, hi] not covered yet
+    if (sqlite3_prepare_v2(db, "SELECT first_seq, last_seq FROM gaps ORDER BY first_seq", -1, &st,
+                           nullptr) == SQLITE_OK) {
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        const uint64_t first = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+        const uint64_t last = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
+        if (first <= next && last >= next) next = last + 1;
+        out.gaps += std::to_string(first) + ".." + std::to_string(last) + "; ";
+      }
     }
+    out.gap_covers = next > hi;
     sqlite3_finalize(st);
   }
   sqlite3_close(db);
@@ -238,6 +250,9 @@ void RunPowerCuts(const Mode& mode, uint64_t seed, uint64_t salt) {
     ReuseCheck c = CheckRange(spec.data_dir, durable_max, reported);
     INFO(when << ": seqs " << durable_max + 1 << ".." << reported
               << " were reported committed and lost by the cut");
+    INFO("possible-loss ranges recorded: " << c.gaps << "; buffer.seq "
+                                           << ReadFile(spec.data_dir + "/buffer.seq")
+                                           << "; sluiced log tail: " << LogTail(d.Log(), 1500));
     CHECK(c.rows == 0);
     CHECK(c.gap_covers);
   };
