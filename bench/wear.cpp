@@ -13,7 +13,9 @@
 //     after --events readings of 20 sensors at 1 s cadence with 2-decimal
 //     values, pushed as fast as sluiced takes them, clean stop), beside raw
 //     SQLite with one row per reading; the peak RSS (VmHWM) and private
-//     memory (RssAnon) of sluiced during that push.
+//     memory (RssAnon) of sluiced during that push; and what the block
+//     codec alone stores for the same readings (in-process, blocks of 200
+//     and of 4,000: the target format).
 // The data dirs live under $TMPDIR (or /tmp): it must be a disk-backed
 // file system (on tmpfs nothing counts as written), which is checked.
 #include <sqlite3.h>
@@ -32,6 +34,7 @@
 
 #include "bench/bench.h"
 #include "bench/util.h"
+#include "bench/wear_blocks.h"
 #include "common/json_parse.h"
 
 namespace sluice {
@@ -478,6 +481,26 @@ void AtRest(const std::string& root, uint64_t n, Check* check) {
               "raw SQLite one row per reading: " +
                   std::to_string(static_cast<int64_t>(std::lround(raw_per))) +
                   " B; 256 MiB holds " + holds_text});
+  // The block codec alone, the same readings (the walk replayed).
+  double block_per[2] = {-1, -1};
+  const size_t per_block[2] = {200, 4000};
+  for (int b = 0; b < 2; ++b) {
+    std::vector<int64_t> replay(kSensors, 2150);
+    block_per[b] = BlockBytesPerReading(
+        [&](uint64_t first, uint64_t m) { return RestLines(first, m, t0, &replay); }, n,
+        per_block[b]);
+    if (block_per[b] < 0) check->Fail("block codec: a block did not round-trip");
+  }
+  char block_text[32], block_note[80];
+  std::snprintf(block_text, sizeof block_text, "%.2f B/reading", block_per[0]);
+  std::snprintf(block_note, sizeof block_note,
+                "blocks of 4,000: %.2f B; the target format, encoded in-process", block_per[1]);
+  JsonLine("wear", "at_rest_block_codec")
+      .Int("readings", static_cast<int64_t>(n))
+      .Num("bytes_per_reading_blocks_200", block_per[0])
+      .Num("bytes_per_reading_blocks_4000", block_per[1])
+      .Print();
+  AddSummary({"wear", "at rest, block codec alone (blocks of 200)", block_text, block_note});
   AddSummary({"wear", "peak RSS pushing " + std::to_string(n) + " lines",
               std::to_string(hwm / 1024) + " MiB",
               "RssAnon peak " + std::to_string(anon / 1024) + " MiB"});
