@@ -255,9 +255,9 @@ std::string RestLines(uint64_t first, uint64_t n, int64_t t0_us, std::vector<int
     int64_t& v = (*walk)[s];  // hundredths
     v += static_cast<int64_t>((i * 2654435761u >> 7) % 7) - 3;
     const int64_t ts = t0_us + static_cast<int64_t>(i / kSensors) * 1000000;
-    std::snprintf(line, sizeof line, "wear.s%d %lld.%02lld %lld\n", s,
-                  static_cast<long long>(v / 100), static_cast<long long>(std::llabs(v % 100)),
-                  static_cast<long long>(ts));
+    const long long a = std::llabs(static_cast<long long>(v));  // sign apart: -0.05 too
+    std::snprintf(line, sizeof line, "wear.s%d %s%lld.%02lld %lld\n", s, v < 0 ? "-" : "",
+                  a / 100, a % 100, static_cast<long long>(ts));
     out += line;
   }
   return out;
