@@ -235,10 +235,11 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
                                      options_.will_payload.size(), 1, true));
     }
     if (options_.tls.enabled) {
-      // Paho C++ 1.2 points the C struct's error-callback context at the
-      // ssl_options object on which set_error_handler was called, and
-      // copies/moves keep that pointer: so that object lives in the
-      // transport (ssl_, destroyed after every client), never on the stack.
+      // No ssl error handler: Paho C++ 1.2 points the C struct's
+      // error-callback context at whichever ssl_options copy it last
+      // updated, which can be a copy that is gone by the time Paho's
+      // thread reports a handshake error (ASan: a read of a dead stack
+      // frame in agent_tls_test). The reasons come from ProbeTlsRefusal.
       if (!ssl_) {
         ssl_ = std::make_unique<mqtt::ssl_options>();
         if (!options_.tls.ca_file.empty()) ssl_->set_trust_store(options_.tls.ca_file);
@@ -246,16 +247,8 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
         if (!options_.tls.key_file.empty()) ssl_->set_private_key(options_.tls.key_file);
         ssl_->set_enable_server_cert_auth(options_.tls.verify);
         ssl_->set_verify(options_.tls.verify);
-        ssl_->set_error_handler([this](const std::string& msg) {
-          std::lock_guard<std::mutex> lock(tls_error_mu_);
-          tls_error_ = msg;
-        });
       }
       co.set_ssl(*ssl_);
-    }
-    {
-      std::lock_guard<std::mutex> lock(tls_error_mu_);
-      tls_error_.clear();
     }
     try {
       disconnecting_ = false;
@@ -279,14 +272,12 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
         const std::string tcp = ProbeTcp(options_.broker, ProbeTimeoutMs());
         if (!tcp.empty()) what += " (TCP connect: " + tcp + ")";
       }
-      std::lock_guard<std::mutex> lock(tls_error_mu_);
-      if (!tls_error_.empty()) {
-        what += " (tls: " + tls_error_ + ")";
-      } else if (options_.tls.enabled && rc < 0) {
-        // Paho reports only handshake errors that OpenSSL queued: a host
-        // name mismatch (its own check after the handshake) or a broker
-        // rejecting our client certificate (TLS 1.3: after the handshake)
-        // surface as a bare connect failure. Ask OpenSSL once more.
+      if (options_.tls.enabled && rc < 0) {
+        // Paho reports a TLS refusal as a bare connect failure (a host
+        // name mismatch is its own check after the handshake; a broker
+        // rejecting our client certificate answers after it with TLS 1.3):
+        // ask OpenSSL once more, with the same trust, certificate and host
+        // check.
         const std::string tls = ProbeTlsRefusal(options_.broker, options_.tls, ProbeTimeoutMs());
         if (!tls.empty()) what += " (tls: " + tls + ")";
       }
@@ -383,8 +374,6 @@ class PahoTransport final : public Transport, private mqtt::iaction_listener {
   std::atomic<bool> disconnecting_{false};
   bool used_ = false;  // Connect() was called on client_
   std::atomic<int64_t> connect_started_us_{0};  // paho_inbound::NowUs()
-  std::mutex tls_error_mu_;
-  std::string tls_error_;  // set by Paho's TLS callback during Connect
   std::mutex topics_mu_;
   std::unordered_map<std::string, mqtt::string_ref> topics_;
 };
