@@ -299,6 +299,10 @@ class RingImpl final : public Ring {
         through = enqueued_;
         stop = stopping_;
       }
+      // The queue is empty again: producers waiting for room fill it while
+      // this batch commits (waking them only after the commit would make
+      // filling and committing take turns).
+      space_cv_.notify_all();
       std::vector<uint64_t> acked = AckedSnapshot();
       Status s;
       bool committed = false;

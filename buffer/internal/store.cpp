@@ -207,7 +207,7 @@ Status ConfigureWriter(sqlite3* db, Durability durability,
                      : durability == Durability::kFull   ? "FULL"
                                                          : "NORMAL";
   std::string pragmas = std::string("PRAGMA synchronous=") + sync +
-                        ";PRAGMA temp_store=MEMORY;PRAGMA cache_size=-1024"
+                        ";PRAGMA temp_store=MEMORY;PRAGMA cache_size=-512"
                         ";PRAGMA wal_autocheckpoint=" +
                         std::to_string(kWalAutocheckpointPages) +
                         ";PRAGMA journal_size_limit=" +
